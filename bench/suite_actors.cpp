@@ -1,0 +1,105 @@
+// The actors suite: one call on a C++ actor and its result, with caller and
+// actor on one thread (the sync context) and across threads (the pool);
+// a million pipelined calls on one actor; the heap an idle actor costs.
+#include <malloc.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fray/fray.hpp>
+#include <stdexcept>
+#include <vector>
+
+#include "suites.hpp"
+
+namespace fray::bench {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+RuntimeOptions context_of(ContextKind kind, std::size_t threads = 2) {
+  return RuntimeOptions{}.with_context(kind).with_threads(threads);
+}
+
+struct Adder {
+  int add(int n) { return total += n; }
+  int total = 0;
+};
+
+void call_roundtrip(Report& report, const SuiteOptions& options, ContextKind kind, const char* name) {
+  progress(name);
+  Runtime runtime(context_of(kind));
+  auto actor = runtime.context().create_actor<Adder>();
+  actor.ready().get();
+  const std::size_t n = options.quick ? 20'000 : 200'000;
+  int last = 0;
+  auto samples = time_each(n / 10, n, [&] { last = actor.call(&Adder::add, 1).get(); });
+  if (last != static_cast<int>(n + n / 10)) throw std::logic_error("actor calls were lost");
+  report.metric(name, latency_from_samples(std::move(samples)));
+}
+
+// Pipelined: every call is made before any result is awaited.
+Measurement one_throughput_run(JobContext& ctx, std::size_t n) {
+  auto actor = ctx.create_actor<Adder>();
+  for (int warm = 0; warm < 10'000; ++warm) actor.call(&Adder::add, 0);
+  actor.call(&Adder::add, 0).get();
+  std::vector<Future<int>> futures;
+  futures.reserve(n);
+  const auto start = Clock::now();
+  for (std::size_t i = 0; i < n; ++i) futures.push_back(actor.call(&Adder::add, 1));
+  long long sum = 0;
+  for (auto& future : futures) sum += future.get();
+  const auto elapsed = Clock::now() - start;
+  const auto expected = static_cast<long long>(n) * static_cast<long long>(n + 1) / 2;
+  if (sum != expected) throw std::logic_error("actor calls were lost or reordered");
+  return throughput(n, elapsed);
+}
+
+void call_throughput(Report& report, const SuiteOptions& options, ContextKind kind, const char* name) {
+  progress(name);
+  Runtime runtime(context_of(kind));
+  const std::size_t n = options.quick ? 200'000 : 1'000'000;
+  const int runs = options.quick ? 1 : 5;
+  std::vector<Measurement> measured;
+  for (int run = 0; run < runs; ++run) measured.push_back(one_throughput_run(runtime.context(), n));
+  // The median run: one noisy neighbour should not decide the figure.
+  std::sort(measured.begin(), measured.end(),
+            [](const Measurement& a, const Measurement& b) { return *a.ops_per_s < *b.ops_per_s; });
+  report.metric(name, measured[measured.size() / 2]);
+}
+
+// Heap bytes per idle, constructed actor (its object is 4 bytes): the sync
+// context keeps every allocation on this thread's arena, so mallinfo2 sees it.
+void memory_idle(Report& report, const SuiteOptions& options) {
+  progress("actor_memory_idle");
+  Runtime runtime(context_of(ContextKind::sync));
+  JobContext& ctx = runtime.context();
+  const std::size_t n = options.quick ? 20'000 : 100'000;
+  std::vector<ActorHandle<Adder>> actors;
+  actors.reserve(n);  // the caller's own vector is not the actors' cost
+  const auto before = mallinfo2().uordblks;
+  for (std::size_t i = 0; i < n; ++i) actors.push_back(ctx.create_actor<Adder>());
+  actors.back().ready().get();  // runs every constructor before it, in order
+  const auto after = mallinfo2().uordblks;
+  for (auto& actor : actors) {
+    if (!actor.ready().ready()) throw std::logic_error("an actor was not constructed");
+  }
+  Measurement m;
+  m.bytes = static_cast<double>(after - before) / static_cast<double>(n);
+  m.n = n;
+  report.metric("actor_memory_idle", m);
+}
+
+}  // namespace
+
+void run_actors_suite(Report& report, const SuiteOptions& options) {
+  report.set_peer_for("actor_call_roundtrip_pool", "asio_post_roundtrip");
+  report.set_peer_for("actor_call_throughput_sync", "asio_cospawn_throughput");
+  call_roundtrip(report, options, ContextKind::sync, "actor_call_roundtrip");
+  call_roundtrip(report, options, ContextKind::threads, "actor_call_roundtrip_pool");
+  call_throughput(report, options, ContextKind::threads, "actor_call_throughput");
+  call_throughput(report, options, ContextKind::sync, "actor_call_throughput_sync");
+  memory_idle(report, options);
+}
+
+}  // namespace fray::bench

@@ -1,0 +1,126 @@
+// The core suite: what it costs to schedule a task and get its result, on
+// the inline (sync) context and on the thread pool, and how wait scales.
+#include <malloc.h>
+
+#include <chrono>
+#include <fmt/format.h>
+#include <fray/fray.hpp>
+#include <vector>
+
+#include "suites.hpp"
+
+namespace fray::bench {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+RuntimeOptions context_of(ContextKind kind, std::size_t threads = 2) {
+  return RuntimeOptions{}.with_context(kind).with_threads(threads);
+}
+
+int empty_task() { return 1; }
+
+void roundtrip(Report& report, const SuiteOptions& options, ContextKind kind, const char* name) {
+  progress(name);
+  Runtime runtime(context_of(kind));
+  JobContext& ctx = runtime.context();
+  const std::size_t n = options.quick ? 20'000 : 200'000;
+  int sink = 0;
+  auto samples = time_each(n / 10, n, [&] { sink += ctx.run(empty_task).get(); });
+  if (sink == 0) throw std::logic_error("tasks did not run");
+  report.metric(name, latency_from_samples(std::move(samples)));
+}
+
+void throughput_pool(Report& report, const SuiteOptions& options) {
+  progress("task_throughput_pool");
+  Runtime runtime(context_of(ContextKind::threads));
+  JobContext& ctx = runtime.context();
+  const std::size_t n = options.quick ? 200'000 : 1'000'000;
+  std::vector<Future<int>> futures;
+  futures.reserve(n);
+  for (int warm = 0; warm < 10'000; ++warm) ctx.run(empty_task).get();
+  const auto start = Clock::now();
+  for (std::size_t i = 0; i < n; ++i) futures.push_back(ctx.run(empty_task));
+  std::size_t done = 0;
+  for (auto& future : futures) done += static_cast<std::size_t>(future.get());
+  const auto elapsed = Clock::now() - start;
+  if (done != n) throw std::logic_error("tasks were lost");
+  report.metric("task_throughput_pool", throughput(n, elapsed));
+}
+
+// Heap bytes per queued task: the sync context runs nothing until asked,
+// so a million submissions stay queued.
+void memory_queued(Report& report, const SuiteOptions& options) {
+  progress("task_memory_queued");
+  Runtime runtime(context_of(ContextKind::sync));
+  JobContext& ctx = runtime.context();
+  const std::size_t n = options.quick ? 200'000 : 1'000'000;
+  std::vector<Future<int>> futures;
+  futures.reserve(n);  // the caller's own vector is not the task's cost
+  const auto before = mallinfo2().uordblks;
+  for (std::size_t i = 0; i < n; ++i) futures.push_back(ctx.run(empty_task));
+  const auto after = mallinfo2().uordblks;
+  Measurement m;
+  m.bytes = static_cast<double>(after - before) / static_cast<double>(n);
+  m.n = n;
+  report.metric("task_memory_queued", m);
+  for (auto& future : futures) future.cancel();
+}
+
+// One wait over `count` finished futures, timed as a whole call.
+Measurement wait_over(JobContext& ctx, std::size_t count, std::size_t repeats) {
+  std::vector<Future<int>> futures;
+  futures.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) futures.push_back(ctx.run(empty_task));
+  for (auto& future : futures) future.get();
+  std::vector<std::int64_t> samples;
+  for (std::size_t r = 0; r < repeats + 2; ++r) {
+    const auto start = Clock::now();
+    auto result = ctx.wait(futures, count);
+    const auto stop = Clock::now();
+    if (result.ready.size() != count) throw std::logic_error("wait lost futures");
+    futures = std::move(result.ready);
+    if (r >= 2) samples.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(stop - start).count());
+  }
+  return latency_from_samples(std::move(samples));
+}
+
+void wait_scaling(Report& report, const SuiteOptions& options) {
+  progress("wait_10k (and 100 .. 100k)");
+  Runtime runtime(context_of(ContextKind::threads));
+  const std::size_t repeats = options.quick ? 5 : 30;
+  report.metric("wait_10k", wait_over(runtime.context(), 10'000, repeats));
+  for (std::size_t count : {100u, 1'000u, 100'000u}) {
+    report.metric(fmt::format("wait_{}", count < 1000 ? std::to_string(count) : std::to_string(count / 1000) + "k"),
+                  wait_over(runtime.context(), count, repeats));
+  }
+}
+
+void throughput_scaling(Report& report, const SuiteOptions& options) {
+  if (options.quick) return;
+  progress("task_throughput_pool at 10^3 .. 10^6");
+  Runtime runtime(context_of(ContextKind::threads));
+  JobContext& ctx = runtime.context();
+  for (std::size_t n : {1'000u, 10'000u, 100'000u, 1'000'000u}) {
+    std::vector<Future<int>> futures;
+    futures.reserve(n);
+    const auto start = Clock::now();
+    for (std::size_t i = 0; i < n; ++i) futures.push_back(ctx.run(empty_task));
+    for (auto& future : futures) future.get();
+    report.metric(fmt::format("task_throughput_pool_{}", n), throughput(n, Clock::now() - start));
+  }
+}
+
+}  // namespace
+
+void run_core_suite(Report& report, const SuiteOptions& options) {
+  roundtrip(report, options, ContextKind::sync, "task_roundtrip_sync");
+  roundtrip(report, options, ContextKind::threads, "task_roundtrip_pool");
+  throughput_pool(report, options);
+  memory_queued(report, options);
+  wait_scaling(report, options);
+  throughput_scaling(report, options);
+}
+
+}  // namespace fray::bench

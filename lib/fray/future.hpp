@@ -1,0 +1,207 @@
+// Future<T>: the result of a task. Awaitable with co_await from a coroutine,
+// get() from plain code; a task's exception is rethrown at get/co_await
+// with its original type, never at run().
+#pragma once
+
+#include <chrono>
+#include <coroutine>
+#include <type_traits>
+#include <utility>
+
+#include "fray/detail/blocking.hpp"
+#include "fray/detail/frame_context.hpp"
+#include "fray/detail/shared_state.hpp"
+#include "fray/errors.hpp"
+
+namespace fray {
+
+template <class T>
+class Future;
+
+namespace detail {
+
+// Moves the result out when nobody else can see it (or when it cannot be
+// copied: a move-only result is taken by the first rvalue reader).
+template <class T>
+T take_or_copy(SharedState<T>& state) {
+  if constexpr (std::is_copy_constructible_v<T>) {
+    if (state.ref_count() != 1) return state.value();
+  }
+  return std::move(state.mutable_value());
+}
+
+
+// Suspends a coroutine until a state completes. Holds its own reference to
+// the state, so `co_await run(...)` on a temporary is safe.
+template <class T, bool Take>
+class FutureAwaiter : Waiter, CancelHook {
+ public:
+  explicit FutureAwaiter(SharedState<T>* state) noexcept : state_(state) {}
+  FutureAwaiter(const FutureAwaiter&) = delete;
+  ~FutureAwaiter() { state_->release(); }
+
+  bool await_ready() const noexcept { return state_->is_ready(); }
+
+  template <class Promise>
+  bool await_suspend(std::coroutine_handle<Promise> handle) noexcept {
+    resumption_.handle = handle;
+    frame_ = frame_context_of(handle);
+    if (frame_ != nullptr) resumption_.executor = frame_->executor;
+    on_ready = [](Waiter* self) noexcept { static_cast<FutureAwaiter*>(self)->resumption_.schedule(); };
+    on_cancel = [](CancelHook* self) noexcept { static_cast<FutureAwaiter*>(self)->interrupt(); };
+    if (frame_ != nullptr && !frame_->begin_suspend(this)) return false;
+    if (!state_->add_waiter(this)) return false;
+    // cancel() may have run between the two calls above and found nothing
+    // to interrupt yet.
+    if (frame_ != nullptr && frame_->cancelled() && state_->remove_waiter(this)) return false;
+    return true;
+  }
+
+  decltype(auto) await_resume() {
+    if (frame_ != nullptr) {
+      frame_->end_suspend();
+      frame_->throw_if_cancelled();
+    }
+    state_->rethrow_if_error();
+    if constexpr (std::is_void_v<T>) {
+      return;
+    } else if constexpr (Take) {
+      return take_or_copy(*state_);
+    } else {
+      return static_cast<const T&>(state_->value());
+    }
+  }
+
+ private:
+  // Called with the task's state locked: wake the coroutine if the result
+  // has not already done so; await_resume then throws TaskCancelled.
+  void interrupt() noexcept {
+    if (state_->remove_waiter(this) && resumption_.executor != nullptr) {
+      resumption_.executor->post(&resumption_);
+    }
+  }
+
+  SharedState<T>* state_;
+  FrameContext* frame_ = nullptr;
+  Resumption resumption_;
+};
+
+}  // namespace detail
+
+template <class T = void>
+class Future {
+ public:
+  using value_type = T;
+  using State = detail::SharedState<T>;
+
+  Future() noexcept = default;
+  // Adopts one reference to `state`.
+  explicit Future(State* state) noexcept : state_(state) {}
+  Future(const Future& other) noexcept : state_(other.state_) {
+    if (state_ != nullptr) state_->add_ref();
+  }
+  Future(Future&& other) noexcept : state_(std::exchange(other.state_, nullptr)) {}
+  Future& operator=(Future other) noexcept {
+    std::swap(state_, other.state_);
+    return *this;
+  }
+  ~Future() {
+    if (state_ != nullptr) state_->release();
+  }
+
+  bool valid() const noexcept { return state_ != nullptr; }
+  // True once the task finished, with a value or an error.
+  bool ready() const { return state().is_ready(); }
+  bool has_error() const { return state().has_error(); }
+
+  // Blocks until the result is ready; rethrows the task's exception.
+  // On an lvalue the result stays in the future (no copy); on an rvalue
+  // (`run(...).get()`) it is moved out when nobody else can see it.
+  decltype(auto) get() const& {
+    wait_ready(std::nullopt);
+    return read();
+  }
+  auto get() && {
+    wait_ready(std::nullopt);
+    return take();
+  }
+  // Throws GetTimeout if the result is not ready within `timeout`.
+  template <class Rep, class Period>
+  decltype(auto) get(std::chrono::duration<Rep, Period> timeout) const& {
+    wait_ready(detail::Clock::now() + timeout);
+    return read();
+  }
+  template <class Rep, class Period>
+  auto get(std::chrono::duration<Rep, Period> timeout) && {
+    wait_ready(detail::Clock::now() + timeout);
+    return take();
+  }
+
+  auto operator co_await() const& noexcept {
+    state().add_ref();
+    return detail::FutureAwaiter<T, false>(state_);
+  }
+  auto operator co_await() && noexcept {
+    return detail::FutureAwaiter<T, true>(std::exchange(state_, nullptr));
+  }
+
+  // Cancels the task: if it has not started it never will; a running
+  // coroutine task stops at its next suspension point. get() then throws
+  // TaskCancelled. Returns true if the task was stopped before it started.
+  bool cancel() const noexcept { return state_ != nullptr && state_->request_cancel(); }
+
+  State* state_ptr() const noexcept { return state_; }
+
+ private:
+  State& state() const {
+    if (state_ == nullptr) throw EmptyFuture();
+    return *state_;
+  }
+  void wait_ready(const detail::Deadline& deadline) const {
+    if (!detail::block_until_ready(state(), deadline)) {
+      throw GetTimeout("get() timed out before the task finished");
+    }
+  }
+  decltype(auto) read() const {
+    state_->rethrow_if_error();
+    if constexpr (std::is_void_v<T>) {
+      return;
+    } else {
+      return static_cast<const T&>(state_->value());
+    }
+  }
+  auto take() {
+    state_->rethrow_if_error();
+    if constexpr (std::is_void_v<T>) {
+      return;
+    } else {
+      return detail::take_or_copy(*state_);
+    }
+  }
+
+  State* state_ = nullptr;
+};
+
+// Blocking get, as ray.get: fray::get(future) or fray::get(future, timeout).
+template <class F, class... Timeout>
+decltype(auto) get(F&& future, Timeout... timeout)
+  requires requires { future.get(timeout...); }
+{
+  return std::forward<F>(future).get(timeout...);
+}
+
+// A future that is already complete, e.g. to return from a branch that
+// does no work.
+template <class T>
+Future<std::decay_t<T>> make_ready_future(T&& value) {
+  auto* state = new detail::SharedState<std::decay_t<T>>(1);
+  state->set_value(std::forward<T>(value));
+  return Future<std::decay_t<T>>(state);
+}
+inline Future<void> make_ready_future() {
+  auto* state = new detail::SharedState<void>(1);
+  state->set_value();
+  return Future<void>(state);
+}
+
+}  // namespace fray

@@ -1,0 +1,405 @@
+// What an actor is inside: one allocation holding its mailbox, its object
+// (constructed on the mailbox, not by the caller), its reference count and
+// its lifecycle; the construction and each call are nodes posted to the
+// mailbox, each one allocation that is also the call's future state.
+//
+// Lifecycle. Handles (and the name, for a named actor) hold references;
+// calls do not, because the actor is only freed through its own mailbox,
+// behind every call already queued. When the last reference goes, a
+// "last reference" item is posted: queued calls run first, then the object
+// is destroyed on the mailbox and the actor freed. kill() instead marks the
+// actor dead at once: queued calls fail with ActorDied, suspended coroutine
+// calls are cancelled, the name is freed, and the object is destroyed on the
+// mailbox as soon as no call is in progress.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <exception>
+#include <functional>
+#include <new>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <tuple>
+#include <type_traits>
+#include <typeinfo>
+#include <utility>
+
+#include "fray/actor_options.hpp"
+#include "fray/detail/actor_mailbox.hpp"
+#include "fray/detail/task_host.hpp"
+#include "fray/detail/task_node.hpp"
+#include "fray/errors.hpp"
+#include "fray/future.hpp"
+#include "fray/stream.hpp"
+#include "fray/task.hpp"
+
+namespace fray::detail {
+
+// Why an actor died, set once (the first reason wins).
+struct ActorDeath {
+  std::exception_ptr error;           // an ActorDied, shared by every failed call
+  SharedState<void>* stopped = nullptr;  // completes once the object is gone
+};
+
+class ActorCoreBase : public ActorMailbox {
+ public:
+  void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
+  void release() noexcept {
+    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) last_reference_gone();
+  }
+
+  TaskHost& host() const noexcept { return host_; }
+  const std::string& name() const noexcept { return name_; }
+  const std::type_info& type() const noexcept { return type_; }
+  // "actor 'counter' (Counter)", or "actor Counter" when unnamed.
+  std::string describe() const;
+
+  bool dead() const noexcept { return death_.load(std::memory_order_acquire) != nullptr; }
+  // Only once dead(): the ActorDied every failing call gets.
+  const std::exception_ptr& death_error() const noexcept {
+    return death_.load(std::memory_order_acquire)->error;
+  }
+  // Any thread that holds a reference. The future completes once the
+  // object's destructor has run (at once if it never was constructed).
+  Future<void> kill();
+  // Completes when the constructor has run; ActorDied if it threw.
+  Future<void> ready() const noexcept {
+    construct_->add_ref();
+    return Future<void>(construct_);
+  }
+
+  // max_pending_calls: false (and nothing counted) when the mailbox is full.
+  bool reserve_call() noexcept {
+    if (max_pending_calls_ == 0) return true;
+    if (pending_calls_.fetch_add(1, std::memory_order_relaxed) < max_pending_calls_) return true;
+    pending_calls_.fetch_sub(1, std::memory_order_relaxed);
+    return false;
+  }
+  void call_done() noexcept {
+    if (max_pending_calls_ != 0) pending_calls_.fetch_sub(1, std::memory_order_relaxed);
+  }
+  std::exception_ptr mailbox_full_error() const;
+
+  // ---- Creation (create_actor) ----
+  // The construction node: the first work in the mailbox; the actor keeps a
+  // reference to it for ready().
+  void set_construct(SharedState<void>* construct, Work* work) noexcept;
+  // Lets the mailbox run: now, or once the actor's resources are admitted.
+  void open();
+  // Frees an actor that was never opened nor listed (its name was taken).
+  void discard() noexcept;
+
+  // ---- On the mailbox ----
+  void object_constructed() noexcept { object_ = ObjectState::alive; }
+  void construction_failed(std::exception_ptr cause) noexcept;
+  void construction_skipped() noexcept;
+  // Destroys the object, and frees the actor, when their time has come
+  // (dead, or unreferenced, and no call in progress). Called after
+  // anything that may make it so; costs two loads otherwise.
+  void settle() noexcept {
+    if (closing_ || dead()) settle_ending();
+  }
+
+  // ---- Registry (under its lock) ----
+  ActorCoreBase* registry_prev = nullptr;
+  ActorCoreBase* registry_next = nullptr;
+  // Shutdown's kill: as kill(), but the registry is locked by the caller,
+  // which takes over the name's reference. True if the actor held its name.
+  bool kill_for_shutdown_locked() noexcept;
+  void detach_locked() noexcept { detached_.store(true, std::memory_order_release); }
+  bool unreferenced() const noexcept { return refs_.load(std::memory_order_acquire) == 0; }
+
+ protected:
+  ActorCoreBase(TaskHost& host, ActorOptions&& options, const std::type_info& type);
+  ~ActorCoreBase() override;
+
+  virtual void destroy_object() noexcept = 0;
+
+ private:
+  enum class ObjectState : unsigned char { unborn, alive, gone };
+  struct CoreWork : Work {
+    ActorCoreBase* core = nullptr;
+  };
+
+  // Installs the death note unless there is one; true if this one won.
+  bool die(std::string message, std::exception_ptr cause);
+  // After die() won: construction that has not started never will, and the
+  // mailbox fails what is queued.
+  void stop_after_death() noexcept;
+  void last_reference_gone() noexcept;
+  void settle_ending() noexcept;
+  // Posts the first drain, once (admission and kill() may both try).
+  void open_mailbox() noexcept {
+    if (!opened_.exchange(true, std::memory_order_acq_rel)) ActorMailbox::open();
+  }
+  void end_object_phase() noexcept;
+  void on_closed() noexcept override;
+  static void on_kill(Work* work) noexcept;
+  static void on_last_reference(Work* work) noexcept;
+  static void on_admitted(Work* work) noexcept;
+  static void on_late_admission(Work* work) noexcept;
+
+  TaskHost& host_;
+  const std::type_info& type_;
+  std::atomic<std::uint32_t> refs_{1};
+  std::atomic<ActorDeath*> death_{nullptr};
+  std::atomic<bool> detached_{false};
+  std::atomic<std::size_t> pending_calls_{0};
+  const std::size_t max_pending_calls_;
+  std::string name_;
+  Resources resources_;
+  AdmissionTicket ticket_;
+  // While the ticket is in the admission line it holds a reference (the
+  // line links into this actor), and only the line writes holds_resources.
+  std::atomic<bool> ticket_pending_{false};
+  std::atomic<bool> opened_{false};
+  SharedState<void>* construct_ = nullptr;
+  CoreWork kill_work_;
+  CoreWork last_reference_work_;
+  CoreWork admitted_work_;
+  CoreWork late_admission_work_;
+  ObjectState object_ = ObjectState::unborn;  // on the mailbox
+  bool closing_ = false;                      // on the mailbox: no references left
+};
+
+template <class T>
+class ActorCore final : public ActorCoreBase {
+ public:
+  ActorCore(TaskHost& host, ActorOptions&& options) : ActorCoreBase(host, std::move(options), typeid(T)) {}
+
+  T& object() noexcept { return *std::launder(reinterpret_cast<T*>(&storage_)); }
+  template <class... A>
+  void construct(A&&... args) {
+    ::new (static_cast<void*>(&storage_)) T(std::forward<A>(args)...);
+  }
+
+ private:
+  void destroy_object() noexcept override { object().~T(); }
+
+  alignas(T) unsigned char storage_[sizeof(T)];
+};
+
+// Runs T's constructor on the mailbox; its state is ready().
+template <class T, class... Args>
+class ActorConstruct final : public SharedState<void>, public Work {
+ public:
+  template <class... A>
+  ActorConstruct(ActorCore<T>& core, A&&... args)
+      : SharedState<void>(2),  // one for the actor (ready()), one for the execution
+        core_(core),
+        args_(std::forward<A>(args)...) {
+    set_home(&core.host().executor());
+    run_work = &ActorConstruct::start;
+  }
+
+ private:
+  static void start(Work* work) noexcept {
+    auto* self = static_cast<ActorConstruct*>(work);
+    ActorCore<T>& core = self->core_;
+    if (!self->try_start()) {
+      core.construction_skipped();  // killed, or ready() cancelled, before its turn
+    } else if (core.dead() || core.host().stopping()) {
+      core.construction_skipped();
+      self->complete_with_error(core.death_error());
+    } else {
+      try {
+        std::apply([&](Args&... args) { core.construct(std::move(args)...); }, self->args_);
+        core.object_constructed();
+        self->set_value();
+      } catch (...) {
+        core.construction_failed(std::current_exception());
+        self->complete_with_error(core.death_error());
+      }
+    }
+    self->release();
+  }
+
+  ActorCore<T>& core_;
+  std::tuple<Args...> args_;
+};
+
+// What a method returns, seen as a call's result: a value, or Task<T>.
+template <class R>
+struct actor_call_kind {
+  using value_type = std::remove_cvref_t<R>;
+  static constexpr bool coroutine = false;
+};
+template <class R>
+  requires std::is_void_v<R>
+struct actor_call_kind<R> {
+  using value_type = void;
+  static constexpr bool coroutine = false;
+};
+template <class U>
+struct actor_call_kind<Task<U>> {
+  using value_type = U;
+  static constexpr bool coroutine = true;
+};
+
+template <class T, class F, class... Args>
+using actor_method_result_t = std::invoke_result_t<F&, T&, Args&&...>;
+template <class T, class F, class... Args>
+using actor_call_value_t = typename actor_call_kind<actor_method_result_t<T, F, Args...>>::value_type;
+
+// One call: the method and its arguments, its result (it is the future's
+// state) and its link in the mailbox.
+template <class T, class F, class... Args>
+class ActorCall final : public SharedState<actor_call_value_t<T, F, Args...>>, public Work {
+  using Returned = actor_method_result_t<T, F, Args...>;
+  using Kind = actor_call_kind<Returned>;
+  using Value = typename Kind::value_type;
+  using State = SharedState<Value>;
+  static_assert(!is_generator<Returned>::value, "actor methods cannot be streaming generators");
+
+ public:
+  template <class G, class... A>
+  ActorCall(ActorCore<T>& core, G&& fn, A&&... args)
+      : State(2),  // one for the future, one for the execution
+        core_(core),
+        fn_(std::forward<G>(fn)),
+        args_(std::forward<A>(args)...) {
+    this->set_home(&core.host().executor());
+    run_work = &ActorCall::start;
+  }
+
+ private:
+  static void start(Work* work) noexcept {
+    auto* self = static_cast<ActorCall*>(work);
+    ActorCore<T>& core = self->core_;
+    if (core.dead()) {
+      if (self->try_start()) return self->publish(std::nullopt, core.death_error());
+      return self->publish_nothing();
+    }
+    if (self->is_ready()) return self->publish_nothing();  // cancelled while queued
+    if (core.saturated()) return core.hold(self);
+    if (!self->try_start()) return self->publish_nothing();
+    if constexpr (Kind::coroutine) {
+      self->start_coroutine();
+    } else {
+      self->run_plain();
+    }
+  }
+
+  Returned invoke() {
+    return std::apply([this](Args&... args) -> Returned { return std::invoke(fn_, core_.object(), std::move(args)...); },
+                      args_);
+  }
+
+  void run_plain() noexcept {
+    StateBase*& current = current_task_state();
+    StateBase* const outer = std::exchange(current, this);
+    std::optional<stored_t<Value>> value;
+    std::exception_ptr error;
+    try {
+      if constexpr (std::is_void_v<Value>) {
+        invoke();
+        value.emplace();
+      } else {
+        value.emplace(invoke());
+      }
+    } catch (...) {
+      error = std::current_exception();
+    }
+    current = outer;
+    if (!error && this->cancel_requested()) error = std::make_exception_ptr(TaskCancelled());
+    ActorCore<T>& core = core_;
+    publish(std::move(value), std::move(error));
+    core.settle();
+  }
+
+  void start_coroutine() noexcept {
+    typename Returned::Handle frame;
+    try {
+      frame = invoke().release();
+    } catch (...) {
+      ActorCore<T>& core = core_;
+      publish(std::nullopt, std::current_exception());
+      return core.settle();
+    }
+    frame_ = frame;
+    frame.promise().set_root(&ActorCall::coroutine_done, this, FrameContext{&core_, this});
+    in_flight_.state = this;
+    core_.call_started(in_flight_);
+    frame.resume();  // to its first suspension, or to the end; `this` may be gone after
+  }
+
+  // From the coroutine's final suspension, on whichever thread resumed it:
+  // on the mailbox unless it awaited something that is not fray's.
+  static void coroutine_done(void* owner) noexcept {
+    auto* self = static_cast<ActorCall*>(owner);
+    if (ActorMailbox::current() == &self->core_) return self->complete_coroutine();
+    self->run_work = [](Work* work) noexcept { static_cast<ActorCall*>(work)->complete_coroutine(); };
+    self->core_.post(self);
+  }
+
+  void complete_coroutine() noexcept {
+    auto frame = std::exchange(frame_, nullptr);
+    std::optional<stored_t<Value>> value;
+    std::exception_ptr error;
+    try {
+      if constexpr (std::is_void_v<Value>) {
+        frame.promise().take_result();
+        value.emplace();
+      } else {
+        value.emplace(frame.promise().take_result());
+      }
+    } catch (...) {
+      error = std::current_exception();
+    }
+    frame.destroy();
+    if (this->cancel_requested()) {
+      // Stopped by kill(): say so; by Future::cancel(): TaskCancelled.
+      if (core_.dead()) {
+        error = core_.death_error();
+      } else if (!error) {
+        error = std::make_exception_ptr(TaskCancelled());
+      }
+    }
+    ActorCore<T>& core = core_;
+    core.call_finished(in_flight_);
+    publish(std::move(value), std::move(error));
+    core.settle();
+  }
+
+  // The outcome goes out after the mailbox is told, so a caller that sees
+  // the result and calls again is not refused by max_pending_calls.
+  void publish(std::optional<stored_t<Value>> value, std::exception_ptr error) noexcept {
+    core_.call_done();
+    if (error) {
+      this->complete_with_error(std::move(error));
+    } else if constexpr (std::is_void_v<Value>) {
+      this->set_value();
+    } else {
+      this->set_value(std::move(*value));
+    }
+    this->release();
+  }
+  // Already complete (cancelled): only the execution's reference is left to drop.
+  void publish_nothing() noexcept {
+    core_.call_done();
+    this->release();
+  }
+
+  ActorCore<T>& core_;
+  F fn_;
+  std::tuple<Args...> args_;
+  [[no_unique_address]] std::conditional_t<Kind::coroutine, LiveCoroutine, Unit> in_flight_{};
+  [[no_unique_address]] std::conditional_t<Kind::coroutine, std::coroutine_handle<PromiseOf<Returned>>, Unit> frame_{};
+};
+
+// Throws InvalidOptions or TaskUnschedulable for options that can never work.
+void check_actor_options(TaskHost& host, const ActorOptions& options);
+std::string actor_name_taken_message(std::string_view name);
+std::string actor_type_mismatch_message(const ActorCoreBase& actor, const std::type_info& wanted);
+
+// A future that failed before any work was queued.
+template <class V>
+Future<V> failed_future(std::exception_ptr error) {
+  auto* state = new SharedState<V>(1);
+  state->complete_with_error(std::move(error));
+  return Future<V>(state);
+}
+
+}  // namespace fray::detail

@@ -1,0 +1,142 @@
+// Streaming tasks: items as produced, bounded buffer, errors, cancellation.
+#include "test_support.hpp"
+
+#include <vector>
+
+using namespace fray_test;
+using fray::ContextKind;
+using fray::TaskOptions;
+
+namespace {
+struct Progress {
+  std::atomic<int> produced{0};
+  std::atomic<int> consumed{0};
+  std::atomic<int> max_ahead{0};
+};
+
+fray::Generator<int> count_to(int n, Progress* progress) {
+  for (int i = 0; i < n; ++i) {
+    co_yield i;
+    progress->produced.fetch_add(1);
+    int ahead = progress->produced.load() - progress->consumed.load();
+    int seen = progress->max_ahead.load();
+    while (ahead > seen && !progress->max_ahead.compare_exchange_weak(seen, ahead)) {
+    }
+  }
+}
+
+fray::Generator<int> fail_after(int n) {
+  for (int i = 0; i < n; ++i) co_yield i;
+  throw CustomError("producer broke", n);
+}
+
+fray::Generator<int> forever(std::atomic<bool>* ended) {
+  struct Flag {
+    std::atomic<bool>* flag;
+    ~Flag() { flag->store(true); }
+  } flag{ended};
+  for (int i = 0;; ++i) co_yield i;
+}
+
+fray::Task<int> sum_stream(int n) {
+  Progress progress;
+  auto stream = fray::current_context().run(count_to, n, &progress);
+  int sum = 0;
+  while (auto item = co_await stream.next()) sum += *item;
+  co_return sum;
+}
+}  // namespace
+
+TEST_CASE("a streaming task hands items over as they are produced") {
+  for_each_context([](ContextKind kind) {
+    fray::Runtime runtime(options_for(kind));
+    Progress progress;
+    auto stream = runtime.context().run_stream(TaskOptions{}, 2, count_to, 1000, &progress);
+    auto first = stream.next_blocking();
+    REQUIRE(first.has_value());
+    CHECK(*first == 0);
+    // The first item arrived long before the producer could have finished.
+    CHECK(progress.produced.load() < 1000);
+    int expected = 1;
+    while (auto item = stream.next_blocking()) CHECK(*item == expected++);
+    CHECK(expected == 1000);
+    CHECK_NOTHROW(stream.producer().get());
+  });
+}
+
+TEST_CASE("a slow consumer slows the producer: it never gets more than the buffer ahead") {
+  for_each_context([](ContextKind kind) {
+    fray::Runtime runtime(options_for(kind));
+    Progress progress;
+    constexpr int kBuffer = 4;
+    auto stream = runtime.context().run_stream(TaskOptions{}, kBuffer, count_to, 200, &progress);
+    int received = 0;
+    while (auto item = stream.next_blocking()) {
+      progress.consumed.fetch_add(1);
+      if (received++ % 20 == 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    CHECK(received == 200);
+    // produced counts after co_yield returns, consumed after next returns.
+    CHECK(progress.max_ahead.load() <= kBuffer + 1);
+  });
+}
+
+TEST_CASE("the producer's exception reaches the consumer after the items before it") {
+  for_each_context([](ContextKind kind) {
+    fray::Runtime runtime(options_for(kind));
+    auto stream = runtime.context().run(fail_after, 3);
+    CHECK(*stream.next_blocking() == 0);
+    CHECK(*stream.next_blocking() == 1);
+    CHECK(*stream.next_blocking() == 2);
+    CHECK_THROWS_AS(stream.next_blocking(), CustomError);
+    CHECK_THROWS_AS(stream.producer().get(), CustomError);
+  });
+}
+
+TEST_CASE("a coroutine task consumes a stream with co_await next") {
+  for_each_context([](ContextKind kind) {
+    fray::Runtime runtime(options_for(kind));
+    CHECK(runtime.context().run(sum_stream, 100).get() == 4950);
+  });
+}
+
+TEST_CASE("cancelling a stream stops its producer at its next co_yield") {
+  for_each_context([](ContextKind kind) {
+    fray::Runtime runtime(options_for(kind));
+    std::atomic<bool> ended{false};
+    auto stream = runtime.context().run(forever, &ended);
+    CHECK(*stream.next_blocking() == 0);
+    stream.cancel();
+    // Items already buffered may still come; then the cancellation.
+    CHECK_THROWS_AS(
+        {
+          while (stream.next_blocking()) {
+          }
+        },
+        fray::TaskCancelled);
+    CHECK_THROWS_AS(stream.producer().get(), fray::TaskCancelled);
+    CHECK(ended.load());
+  });
+}
+
+TEST_CASE("dropping a stream stops its producer") {
+  fray::Runtime runtime(options_for(ContextKind::threads));
+  std::atomic<bool> ended{false};
+  fray::Future<void> producer;
+  {
+    auto stream = runtime.context().run(forever, &ended);
+    CHECK(*stream.next_blocking() == 0);
+    producer = stream.producer();
+  }
+  CHECK_THROWS_AS(producer.get(), fray::TaskCancelled);
+  CHECK(ended.load());
+}
+
+TEST_CASE("a stream cancelled before its producer starts ends at once") {
+  fray::Runtime runtime(options_for(ContextKind::sync));
+  std::atomic<bool> ended{false};
+  auto stream = runtime.context().run(forever, &ended);
+  stream.cancel();
+  CHECK_THROWS_AS(stream.next_blocking(), fray::TaskCancelled);
+  CHECK_FALSE(ended.load());  // never started
+}
