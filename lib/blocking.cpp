@@ -23,10 +23,11 @@ bool park_or_help(Signal& signal, Executor* home, const Deadline& deadline) {
 }  // namespace
 
 bool block_until(Signal& signal, Executor* home, const Deadline& deadline) {
-  if (signal.is_set()) return true;
   const bool may_spin = current_blocking_helper() == nullptr && (home == nullptr || !home->is_inline());
-  if (may_spin && spin_briefly([&] { return signal.is_set(); })) return true;
-  return park_or_help(signal, home, deadline);
+  const bool set = (may_spin && spin_briefly([&] { return signal.is_set(); })) || park_or_help(signal, home, deadline);
+  // The caller usually destroys the signal next: not while notify() holds it.
+  if (set) signal.settle();
+  return set;
 }
 
 bool block_until_ready(StateBase& state, const Deadline& deadline) {
@@ -42,11 +43,12 @@ bool block_until_ready(StateBase& state, const Deadline& deadline) {
   if (may_spin && spin_briefly([&] { return state.is_ready(); })) return true;
   SignalWaiter waiter;
   if (!state.add_waiter(&waiter)) return true;
-  if (park_or_help(waiter.signal, home, deadline)) return true;
-  if (state.remove_waiter(&waiter)) return false;
-  // Completion took the waiter and is notifying it: let it finish first.
-  waiter.signal.wait_until(std::nullopt);
-  return true;
+  if (park_or_help(waiter.signal, home, deadline) || !state.remove_waiter(&waiter)) {
+    // Completion took the waiter and is (or was) notifying it: let it finish.
+    waiter.signal.wait_until(std::nullopt);
+    return true;
+  }
+  return false;
 }
 
 }  // namespace fray::detail

@@ -5,6 +5,7 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstddef>
 #include <memory>
@@ -160,6 +161,16 @@ bool cancel_requested() noexcept;
 
 namespace detail {
 
+// Resumes a coroutine once both its wake-up came and its await_suspend
+// finished setting up (a timer may fire, or cancel() run, before then).
+struct TwoStepResumption {
+  Resumption resumption;
+  std::atomic<int> steps{2};
+  void step() noexcept {
+    if (steps.fetch_sub(1, std::memory_order_acq_rel) == 1) resumption.schedule();
+  }
+};
+
 // co_await ctx.sleep(d)
 class SleepAwaiter : CancelHook {
  public:
@@ -170,12 +181,14 @@ class SleepAwaiter : CancelHook {
   bool await_suspend(std::coroutine_handle<Promise> handle) {
     frame_ = frame_context_of(handle);
     timer_ = std::make_shared<Timer>(loop_.context());
-    timer_->resumption.handle = handle;
-    if (frame_ != nullptr) timer_->resumption.executor = frame_->executor;
+    timer_->wake.resumption.handle = handle;
+    if (frame_ != nullptr) timer_->wake.resumption.executor = frame_->executor;
     on_cancel = [](CancelHook* self) noexcept { static_cast<SleepAwaiter*>(self)->interrupt(); };
-    if (frame_ != nullptr && !frame_->begin_suspend(this)) return false;
     timer_->timer.expires_after(duration_);
-    timer_->timer.async_wait([timer = timer_](const boost::system::error_code&) { timer->resumption.schedule(); });
+    timer_->timer.async_wait([timer = timer_](const boost::system::error_code&) { timer->wake.step(); });
+    // Cancelled already: cut the sleep short (the timer's handler resumes us).
+    if (frame_ != nullptr && !frame_->begin_suspend(this)) interrupt();
+    timer_->wake.step();
     return true;
   }
   void await_resume() {
@@ -189,7 +202,7 @@ class SleepAwaiter : CancelHook {
   struct Timer {
     explicit Timer(boost::asio::io_context& io) : timer(io) {}
     boost::asio::steady_timer timer;
-    Resumption resumption;
+    TwoStepResumption wake;
   };
   // Timers belong to the loop's thread: cancel there.
   void interrupt() noexcept {
@@ -217,12 +230,9 @@ class WaitAwaiter : CancelHook {
   bool await_suspend(std::coroutine_handle<Promise> handle) {
     frame_ = frame_context_of(handle);
     group_ = std::make_shared<Group>(num_returns_);
-    group_->resumption.handle = handle;
-    if (frame_ != nullptr) group_->resumption.executor = frame_->executor;
+    group_->wake.resumption.handle = handle;
+    if (frame_ != nullptr) group_->wake.resumption.executor = frame_->executor;
     on_cancel = [](CancelHook* self) noexcept { static_cast<WaitAwaiter*>(self)->group_->fire(); };
-    if (frame_ != nullptr && !frame_->begin_suspend(this)) return false;
-    // The group resumes us through the executor even if it fires during
-    // watch(), so always suspend.
     group_->watch(futures_);
     if (timeout_) {
       group_->timer.emplace(loop_.context());
@@ -231,6 +241,8 @@ class WaitAwaiter : CancelHook {
         if (!error) group->fire();
       });
     }
+    if (frame_ != nullptr && !frame_->begin_suspend(this)) group_->fire();
+    group_->wake.step();  // set up: now a firing may resume us
     return true;
   }
   WaitResult<T> await_resume() {
@@ -246,8 +258,8 @@ class WaitAwaiter : CancelHook {
  private:
   struct Group : WaitGroup {
     explicit Group(std::size_t needed)
-        : WaitGroup(needed, [](WaitGroup* self) noexcept { static_cast<Group*>(self)->resumption.schedule(); }) {}
-    Resumption resumption;
+        : WaitGroup(needed, [](WaitGroup* self) noexcept { static_cast<Group*>(self)->wake.step(); }) {}
+    TwoStepResumption wake;
     std::optional<boost::asio::steady_timer> timer;
   };
 

@@ -20,6 +20,9 @@ class Signal {
     wake_.notify_all();
   }
   bool is_set() const noexcept { return set_.load(std::memory_order_acquire); }
+  // After seeing is_set() without the lock (a spin), wait for notify() to
+  // let go of the mutex, so the signal can be destroyed safely.
+  void settle() noexcept { std::lock_guard guard(mutex_); }
   // Wakes a wait_until_set_or_poked() without setting the signal (new work
   // arrived for a thread that drains a queue while it waits).
   void poke() noexcept {
