@@ -57,6 +57,8 @@ void ThreadPool::post(Work* work) noexcept {
     std::lock_guard guard(mutex_);
     queue_.push(work);
     queued_.store(queue_.size, std::memory_order_seq_cst);
+    // A worker blocked in get() with nothing to help with: it can run this.
+    if (!parked_helpers_.empty()) parked_helpers_.back()->poke();
   }
   wake_one_if_idle();
 }
@@ -166,10 +168,17 @@ bool ThreadPool::help_until(Signal& signal, const Deadline& deadline) {
     }
     if (deadline && Clock::now() >= *deadline) break;
     if (spin_briefly([&] { return signal.is_set() || queued_.load(std::memory_order_relaxed) > 0; })) continue;
-    // Nothing to help with: sleep a little, then look for work again.
-    auto nap = Clock::now() + std::chrono::milliseconds(1);
-    if (deadline && *deadline < nap) nap = *deadline;
-    signal.wait_until(nap);
+    // Nothing to help with: sleep until the result or new work arrives.
+    {
+      std::lock_guard guard(mutex_);
+      if (queue_.size > 0) continue;
+      parked_helpers_.push_back(&signal);
+    }
+    signal.wait_until_set_or_poked(deadline);
+    {
+      std::lock_guard guard(mutex_);
+      std::erase(parked_helpers_, &signal);
+    }
   }
   --local->help_depth;
   return signal.is_set();

@@ -58,6 +58,7 @@ class ThreadPool final : public Executor, public BlockingHelper {
 
   alignas(64) std::mutex mutex_;
   WorkList queue_;
+  std::vector<Signal*> parked_helpers_;  // workers blocked in get(), poked on post
   alignas(64) std::atomic<std::size_t> queued_{0};
   alignas(64) std::atomic<int> spinners_{0};
   std::atomic<int> sleepers_{0};
