@@ -91,6 +91,21 @@ bool ThreadPool::take_batch(Local& local) noexcept {
   return true;
 }
 
+void ThreadPool::return_batch(Local& local) noexcept {
+  if (local.batch.head == nullptr) return;
+  {
+    std::lock_guard guard(mutex_);
+    local.batch.tail->next_work = queue_.head;
+    queue_.head = local.batch.head;
+    if (queue_.tail == nullptr) queue_.tail = local.batch.tail;
+    queue_.size += local.batch.size;
+    queued_.store(queue_.size, std::memory_order_seq_cst);
+    if (!parked_helpers_.empty()) parked_helpers_.back()->poke();
+  }
+  local.batch = WorkList{};
+  wake_one_if_idle();
+}
+
 Work* ThreadPool::next_work(Local& local) noexcept {
   if (Work* work = local.batch.pop()) return work;
   if (take_batch(local)) return local.batch.pop();
@@ -157,6 +172,9 @@ void ThreadPool::worker_main(std::function<void()> on_thread_start) {
 bool ThreadPool::help_until(Signal& signal, const Deadline& deadline) {
   Local* local = current_local();
   if (local == nullptr || local->help_depth >= kMaxHelpDepth) {
+    // Too deep to help: give back the batch this worker holds (what we wait
+    // for may be in it) so the other workers can run it, then just wait.
+    if (local != nullptr) return_batch(*local);
     if (spin_briefly([&] { return signal.is_set(); })) return true;
     return signal.wait_until(deadline);
   }

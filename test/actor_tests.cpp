@@ -1,8 +1,8 @@
 // Actors: construction on the mailbox, calls in order, one at a time (or up
 // to max_concurrency coroutine calls), names, kill, lifetimes, options.
-#define DOCTEST_CONFIG_IMPLEMENT_WITH_MAIN
 #include "test_support.hpp"
 
+#include <coroutine>
 #include <future>
 #include <memory>
 #include <mutex>
@@ -164,8 +164,12 @@ TEST_CASE("100 concurrent increments from tasks on the pool add up to exactly 10
   auto& ctx = runtime.context();
   auto counter = ctx.create_actor<Counter>();
   std::vector<fray::Future<int>> tasks;
-  for (int i = 0; i < 100; ++i) {
+  for (int i = 0; i < 50; ++i) {
+    // Half block on the result, half await it.
     tasks.push_back(ctx.run([counter] { return counter.call(&Counter::increment).get(); }));
+    tasks.push_back(ctx.run(
+        [](ActorHandle<Counter> target) -> fray::Task<int> { co_return co_await target.call(&Counter::increment); },
+        counter));
   }
   for (auto& task : tasks) task.get();
   CHECK(counter.call(&Counter::get).get() == 100);
@@ -351,6 +355,37 @@ TEST_CASE("a coroutine method keeps the actor to itself across co_await of tasks
     for (auto& call : calls) call.get();
     CHECK(calls[38].get() == 20 * 42);
     CHECK(probe->max.load() == 1);
+  });
+}
+
+TEST_CASE("a coroutine method resumed elsewhere by a foreign awaitable still finishes through its actor") {
+  using Handoff = std::promise<std::coroutine_handle<>>;
+  // Not one of fray's awaitables: hands the coroutine to a thread of the test's.
+  struct ResumeOnThread {
+    Handoff* handoff;
+    bool await_ready() const noexcept { return false; }
+    void await_suspend(std::coroutine_handle<> handle) { handoff->set_value(handle); }
+    void await_resume() const noexcept {}
+  };
+  struct Wanderer {
+    fray::Task<int> away(Handoff* handoff) {
+      co_await ResumeOnThread{handoff};
+      co_return 5;
+    }
+    int home() { return 6; }
+  };
+  for_each_context([](ContextKind kind) {
+    Handoff handoff;
+    std::thread resumer([parked = handoff.get_future()]() mutable { parked.get().resume(); });
+    {
+      fray::Runtime runtime(options_for(kind));
+      auto actor = runtime.context().create_actor<Wanderer>();
+      auto away = actor.call(&Wanderer::away, &handoff);
+      auto home = actor.call(&Wanderer::home);  // held until `away` has finished
+      CHECK(away.get() == 5);
+      CHECK(home.get() == 6);
+      resumer.join();  // done posting to the runtime before the runtime goes
+    }
   });
 }
 

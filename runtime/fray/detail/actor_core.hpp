@@ -32,14 +32,13 @@
 #include "fray/detail/task_node.hpp"
 #include "fray/errors.hpp"
 #include "fray/future.hpp"
-#include "fray/stream.hpp"
 #include "fray/task.hpp"
 
 namespace fray::detail {
 
 // Why an actor died, set once (the first reason wins).
 struct ActorDeath {
-  std::exception_ptr error;           // an ActorDied, shared by every failed call
+  std::exception_ptr error;              // an ActorDied, shared by every failed call
   SharedState<void>* stopped = nullptr;  // completes once the object is gone
 };
 
@@ -105,11 +104,11 @@ class ActorCoreBase : public ActorMailbox {
   // ---- Registry (under its lock) ----
   ActorCoreBase* registry_prev = nullptr;
   ActorCoreBase* registry_next = nullptr;
-  // Shutdown's kill: as kill(), but the registry is locked by the caller,
-  // which takes over the name's reference. True if the actor held its name.
+  // Shutdown's kill: as kill(), but with the registry locked by the caller,
+  // which frees the name itself. False if the actor was dead already.
   bool kill_for_shutdown_locked() noexcept;
+  // The runtime has stopped: a last reference dropped later frees in place.
   void detach_locked() noexcept { detached_.store(true, std::memory_order_release); }
-  bool unreferenced() const noexcept { return refs_.load(std::memory_order_acquire) == 0; }
 
  protected:
   ActorCoreBase(TaskHost& host, ActorOptions&& options, const std::type_info& type);

@@ -49,6 +49,7 @@ class ThreadPool final : public Executor, public BlockingHelper {
 
   void worker_main(std::function<void()> on_thread_start);
   bool take_batch(Local& local) noexcept;
+  void return_batch(Local& local) noexcept;
   Work* next_work(Local& local) noexcept;
   bool spin_for_work() noexcept;
   void park() noexcept;
