@@ -70,7 +70,7 @@ class JobContext {
     if constexpr (std::is_same_v<std::decay_t<F>, TaskOptions>) {
       return submit(TaskOptions(std::forward<F>(fn)), kDefaultStreamBuffer, std::forward<Args>(args)...);
     } else {
-      return submit(TaskOptions{}, kDefaultStreamBuffer, std::forward<F>(fn), std::forward<Args>(args)...);
+      return submit(std::nullopt, kDefaultStreamBuffer, std::forward<F>(fn), std::forward<Args>(args)...);
     }
   }
   // A streaming task whose buffer holds at most `buffer` items.
@@ -121,11 +121,13 @@ class JobContext {
  private:
   static constexpr std::size_t kDefaultStreamBuffer = 16;
 
+  // No options (the common case) builds no TaskOptions at all.
   template <class F, class... Args>
-  auto submit(TaskOptions options, std::size_t stream_buffer, F&& fn, Args&&... args) {
+  auto submit(std::optional<TaskOptions> options, std::size_t stream_buffer, F&& fn, Args&&... args) {
     using Node = detail::TaskNode<std::decay_t<F>, std::decay_t<Args>...>;
     using Returned = run_result_t<std::decay_t<F>, Args...>;
-    auto* node = new Node(host_, detail::make_extras(std::move(options)), std::forward<F>(fn), std::forward<Args>(args)...);
+    auto extras = options ? detail::make_extras(std::move(*options)) : nullptr;
+    auto* node = new Node(host_, std::move(extras), std::forward<F>(fn), std::forward<Args>(args)...);
     using Handle = typename run_handle<Returned>::type;
     if constexpr (detail::is_generator<Returned>::value) {
       using Item = typename detail::task_kind<Returned>::item_type;

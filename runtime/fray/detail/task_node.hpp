@@ -199,9 +199,13 @@ class TaskNode final : public SharedState<typename task_kind<call_result_t<F, Ar
         return fail_unsubmitted(std::make_exception_ptr(EmptyFuture()));
       }
     }
-    host_.task_submitted();
+    // Shutdown waits for tasks it cannot see in a queue: those waiting for
+    // futures or resources, and coroutines. A plain task is always in the
+    // executor's queue or on its thread, which shutdown drains and joins.
+    counted_ = kDependencies > 0 || Kind::coroutine || (extras_ != nullptr && !extras_->options.resources.empty());
+    if (counted_) host_.task_submitted();
     if constexpr (kDependencies > 0) {
-      unresolved_.store(kDependencies + 1, std::memory_order_relaxed);
+      unresolved_.store(static_cast<std::uint32_t>(kDependencies + 1), std::memory_order_relaxed);
       watch_dependencies(std::index_sequence_for<Args...>{});
       dependency_ready();  // the guard: all waiters are registered
     } else {
@@ -259,7 +263,9 @@ class TaskNode final : public SharedState<typename task_kind<call_result_t<F, Ar
     }
   }
   void dependency_ready() noexcept {
-    if (unresolved_.fetch_sub(1, std::memory_order_acq_rel) == 1) admit();
+    if constexpr (kDependencies > 0) {
+      if (unresolved_.fetch_sub(1, std::memory_order_acq_rel) == 1) admit();
+    }
   }
 
   void admit() noexcept {
@@ -464,8 +470,9 @@ class TaskNode final : public SharedState<typename task_kind<call_result_t<F, Ar
     }
     release_resources();
     TaskHost& host = host_;
+    const bool counted = counted_;
     this->release();
-    host.task_finished();
+    if (counted) host.task_finished();
   }
 
   TaskHost& host_;
@@ -473,7 +480,8 @@ class TaskNode final : public SharedState<typename task_kind<call_result_t<F, Ar
   F fn_;
   std::tuple<Args...> args_;
   int attempts_ = 0;
-  std::atomic<std::size_t> unresolved_{0};
+  bool counted_ = false;
+  [[no_unique_address]] std::conditional_t<(kDependencies > 0), std::atomic<std::uint32_t>, Unit> unresolved_{};
   std::array<DependencyWaiter, kDependencies> dependency_waiters_{};
   [[no_unique_address]] std::conditional_t<Kind::coroutine, LiveCoroutine, Unit> live_{};
   [[no_unique_address]] std::conditional_t<Kind::coroutine, std::coroutine_handle<PromiseOf<Returned>>, Unit> frame_{};
