@@ -53,14 +53,22 @@ ThreadPool::ThreadPool(std::size_t threads, std::function<void()> on_thread_star
 ThreadPool::~ThreadPool() { stop(); }
 
 void ThreadPool::post(Work* work) noexcept {
-  {
-    std::lock_guard guard(mutex_);
-    queue_.push(work);
-    queued_.store(queue_.size, std::memory_order_seq_cst);
-    // A worker blocked in get() with nothing to help with: it can run this.
-    if (!parked_helpers_.empty()) parked_helpers_.back()->poke();
-  }
+  queue_.push(work);
+  poke_parked_helper();
   wake_one_if_idle();
+}
+
+bool ThreadPool::has_queued_work() const noexcept {
+  return queue_.might_have_work() || has_returned_.load(std::memory_order_seq_cst);
+}
+
+void ThreadPool::poke_parked_helper() noexcept {
+  // Pairs with help_until(): a helper counts itself parked before its last
+  // look at the queue, so either it sees the work or we see it parked.
+  if (parked_helper_count_.load(std::memory_order_seq_cst) == 0) return;
+  // A worker blocked in get() with nothing to help with: it can run this.
+  std::lock_guard guard(mutex_);
+  if (!parked_helpers_.empty()) parked_helpers_.back()->poke();
 }
 
 void ThreadPool::wake_one_if_idle() noexcept {
@@ -76,18 +84,30 @@ void ThreadPool::wake_one_if_idle() noexcept {
 }
 
 bool ThreadPool::take_batch(Local& local) noexcept {
-  if (queued_.load(std::memory_order_relaxed) == 0) return false;
-  std::size_t left;
+  if (has_returned_.load(std::memory_order_acquire) && take_returned(local)) return true;
+  if (!queue_.might_have_work()) return false;
+  bool more_left;
   {
-    std::lock_guard guard(mutex_);
-    if (queue_.size == 0) return false;
-    const std::size_t share = queue_.size / (2 * threads_.size());
+    std::lock_guard guard(consumer_mutex_);
+    const std::size_t share = queue_.approximate_size() / (2 * threads_.size());
     const std::size_t take = std::clamp<std::size_t>(share, 1, kMaxBatch);
-    for (std::size_t i = 0; i < take; ++i) local.batch.push(queue_.pop());
-    left = queue_.size;
-    queued_.store(left, std::memory_order_seq_cst);
+    for (std::size_t i = 0; i < take; ++i) {
+      Work* work = queue_.pop();
+      if (work == nullptr) break;
+      local.batch.push(work);
+    }
+    more_left = queue_.approximate_size() > 0;
   }
-  if (left > 0) wake_one_if_idle();
+  if (more_left) wake_one_if_idle();
+  return local.batch.head != nullptr;
+}
+
+bool ThreadPool::take_returned(Local& local) noexcept {
+  std::lock_guard guard(mutex_);
+  if (returned_.head == nullptr) return false;
+  local.batch = returned_;
+  returned_ = WorkList{};
+  has_returned_.store(false, std::memory_order_seq_cst);
   return true;
 }
 
@@ -95,14 +115,14 @@ void ThreadPool::return_batch(Local& local) noexcept {
   if (local.batch.head == nullptr) return;
   {
     std::lock_guard guard(mutex_);
-    local.batch.tail->next_work = queue_.head;
-    queue_.head = local.batch.head;
-    if (queue_.tail == nullptr) queue_.tail = local.batch.tail;
-    queue_.size += local.batch.size;
-    queued_.store(queue_.size, std::memory_order_seq_cst);
-    if (!parked_helpers_.empty()) parked_helpers_.back()->poke();
+    local.batch.tail->next_work = returned_.head;
+    returned_.head = local.batch.head;
+    if (returned_.tail == nullptr) returned_.tail = local.batch.tail;
+    returned_.size += local.batch.size;
+    has_returned_.store(true, std::memory_order_seq_cst);
   }
   local.batch = WorkList{};
+  poke_parked_helper();
   wake_one_if_idle();
 }
 
@@ -121,7 +141,7 @@ bool ThreadPool::spin_for_work() noexcept {
   bool found = false;
   while (!found) {
     for (int i = 0; i < 64 && !found; ++i) {
-      found = queued_.load(std::memory_order_relaxed) > 0 || stopping_.load(std::memory_order_relaxed);
+      found = has_queued_work() || stopping_.load(std::memory_order_relaxed);
       cpu_relax();
     }
     if (found || Clock::now() >= until) break;
@@ -139,7 +159,7 @@ void ThreadPool::park() noexcept {
   // A wake-up still marked in flight may have gone to a worker that left
   // already; let the next submitter wake us.
   wake_pending_.store(false, std::memory_order_seq_cst);
-  if (queued_.load(std::memory_order_seq_cst) == 0 && !stopping_.load(std::memory_order_seq_cst)) {
+  if (!has_queued_work() && !stopping_.load(std::memory_order_seq_cst)) {
     wake_epoch_.wait(epoch, std::memory_order_seq_cst);
   }
   sleepers_.fetch_sub(1, std::memory_order_seq_cst);
@@ -156,7 +176,7 @@ void ThreadPool::worker_main(std::function<void()> on_thread_start) {
       work->run();
       continue;
     }
-    if (stopping_.load(std::memory_order_acquire) && queued_.load(std::memory_order_acquire) == 0) break;
+    if (stopping_.load(std::memory_order_acquire) && !has_queued_work()) break;
     if (spin_for_work()) {
       // Hand the spinning role on before running what we found, so that
       // submitters keep finding a spinner and never pay for a wake-up.
@@ -185,21 +205,26 @@ bool ThreadPool::help_until(Signal& signal, const Deadline& deadline) {
       continue;
     }
     if (deadline && Clock::now() >= *deadline) break;
-    if (spin_briefly([&] { return signal.is_set() || queued_.load(std::memory_order_relaxed) > 0; })) continue;
+    if (spin_briefly([&] { return signal.is_set() || has_queued_work(); })) continue;
     // Nothing to help with: sleep until the result or new work arrives.
-    {
-      std::lock_guard guard(mutex_);
-      if (queue_.size > 0) continue;
-      parked_helpers_.push_back(&signal);
-    }
-    signal.wait_until_set_or_poked(deadline);
-    {
-      std::lock_guard guard(mutex_);
-      std::erase(parked_helpers_, &signal);
-    }
+    park_helper(signal);
+    if (!has_queued_work()) signal.wait_until_set_or_poked(deadline);
+    unpark_helper(signal);
   }
   --local->help_depth;
   return signal.is_set();
+}
+
+void ThreadPool::park_helper(Signal& signal) noexcept {
+  std::lock_guard guard(mutex_);
+  parked_helpers_.push_back(&signal);
+  parked_helper_count_.fetch_add(1, std::memory_order_seq_cst);
+}
+
+void ThreadPool::unpark_helper(Signal& signal) noexcept {
+  std::lock_guard guard(mutex_);
+  std::erase(parked_helpers_, &signal);
+  parked_helper_count_.fetch_sub(1, std::memory_order_seq_cst);
 }
 
 void ThreadPool::stop() noexcept {
