@@ -74,8 +74,10 @@ std::vector<Suite> all_suites() {
         {"peer python_startup", peer_python_startup}},
        "Python workers (py_call_roundtrip, py_call_throughput, py_worker_cold_start)"},
       {"venv",
-       {{"peer venv_plain", peer_venv_plain}, {"peer pip_install_one_wheel", peer_pip_install_one_wheel}},
-       "isolated envs (venv_cache_hit, venv_build_empty, venv_build_one_wheel)"},
+       {{"fray venv metrics", run_venv_suite},
+        {"peer venv_plain", peer_venv_plain},
+        {"peer pip_install_one_wheel", peer_pip_install_one_wheel}},
+       {}},
       {"jobs", {{"peer process_spawn", peer_process_spawn}}, "local jobs (job_local_roundtrip)"},
   };
 }

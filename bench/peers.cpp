@@ -15,6 +15,8 @@
 #include <boost/process/v2/stdio.hpp>
 #include <fmt/format.h>
 
+#include "fray/detail/fs_util.hpp"
+
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
@@ -51,27 +53,7 @@ std::int64_t elapsed_ns(clock::time_point start, clock::time_point stop) {
 
 std::string python_script(std::string_view name) { return (fs::path(FRAY_BENCH_PYTHON_DIR) / name).string(); }
 
-// Removed with everything in it when the measurement ends, thrown or not.
-class TempDir {
- public:
-  TempDir() {
-    std::string pattern = (fs::temp_directory_path() / "fray-bench-XXXXXX").string();
-    if (::mkdtemp(pattern.data()) == nullptr) {
-      throw std::system_error(errno, std::generic_category(), "cannot create a temporary directory");
-    }
-    path_ = pattern;
-  }
-  TempDir(const TempDir&) = delete;
-  TempDir& operator=(const TempDir&) = delete;
-  ~TempDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
+using TempDir = fray::detail::TempDirectory;
 
 // --- child processes -------------------------------------------------------
 

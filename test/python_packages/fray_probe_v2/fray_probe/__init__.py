@@ -1,0 +1,3 @@
+"""Probe package for fray's venv tests: which version is importable."""
+
+__version__ = "2.0"

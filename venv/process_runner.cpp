@@ -1,0 +1,625 @@
+#include "fray/detail/process_runner.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/readable_pipe.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/asio/writable_pipe.hpp>
+#include <boost/process/v2/posix/default_launcher.hpp>
+#include <boost/process/v2/process.hpp>
+#include <boost/process/v2/start_dir.hpp>
+#include <boost/process/v2/stdio.hpp>
+#include <fmt/format.h>
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cerrno>
+#include <map>
+#include <optional>
+#include <thread>
+#include <unordered_map>
+
+#include "fray/detail/event_loop.hpp"
+#include "fray/venv_errors.hpp"
+
+namespace fray::detail {
+
+namespace asio = boost::asio;
+namespace bp = boost::process::v2;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// The process thread: an event loop of its own, plus an io_context used only
+// to launch from that thread. Boost.Process calls notify_fork on the
+// context it launches with, in the child too, where a mutex another thread
+// held at fork time would deadlock; a context no other thread touches
+// cannot be in that state.
+class ProcessThread {
+ public:
+  static ProcessThread& instance() {
+    static ProcessThread thread;
+    return thread;
+  }
+  asio::io_context& io() { return loop_.context(); }
+  asio::io_context& launch_io() { return launch_; }
+  bool is_current() const noexcept { return thread_id_.load(std::memory_order_acquire) == std::this_thread::get_id(); }
+
+ private:
+  ProcessThread() {
+    asio::post(loop_.context(), [this] {
+      // A write to a pipe whose reader is gone fails with EPIPE instead of
+      // killing the program; tcsetpgrp from the background is allowed. The
+      // children undo this before exec.
+      sigset_t blocked;
+      sigemptyset(&blocked);
+      sigaddset(&blocked, SIGPIPE);
+      sigaddset(&blocked, SIGTTOU);
+      pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
+      thread_id_.store(std::this_thread::get_id(), std::memory_order_release);
+    });
+  }
+
+  asio::io_context launch_;  // destroyed after the loop has stopped
+  EventLoop loop_;
+  std::atomic<std::thread::id> thread_id_{};
+};
+
+// Runs in the child between fork and exec: async-signal-safe calls only.
+struct ChildSetup {
+  pid_t parent = ::getpid();
+  int terminal = -1;  // give this terminal's foreground to the child's group
+
+  bp::error_code on_exec_setup(bp::posix::default_launcher&, const bp::filesystem::path&, const char* const*) const {
+    if (::setpgid(0, 0) == -1) return {errno, boost::system::system_category()};
+    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) == -1) return {errno, boost::system::system_category()};
+    // The parent died before prctl: nobody would kill us.
+    if (::getppid() != parent) return {ESRCH, boost::system::system_category()};
+    if (terminal >= 0) ::tcsetpgrp(terminal, ::getpid());
+    struct sigaction default_action {};
+    default_action.sa_handler = SIG_DFL;
+    sigemptyset(&default_action.sa_mask);
+    ::sigaction(SIGPIPE, &default_action, nullptr);
+    sigset_t none;
+    sigemptyset(&none);
+    ::sigprocmask(SIG_SETMASK, &none, nullptr);
+    return {};
+  }
+  // Boost 1.81's launcher calls exit() when exec fails, which would run this
+  // program's atexit handlers and static destructors in the child. Leave at
+  // once instead (the parent already has errno through its pipe). Variadic:
+  // Boost detects this hook with one argument list and calls it with another.
+  template <class... Args>
+  void on_exec_error(Args&&...) const {
+    ::_exit(127);
+  }
+};
+
+int open_cloexec(const char* path, int flags) {
+  int fd;
+  do {
+    fd = ::open(path, flags | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  return fd;
+}
+
+void close_fd(int& fd) noexcept {
+  if (fd >= 0) ::close(fd);
+  fd = -1;
+}
+
+int pidfd_open(pid_t pid) {
+#if defined(SYS_pidfd_open)
+  return int(::syscall(SYS_pidfd_open, pid, 0));
+#else
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
+void signal_group_and(pid_t group, const std::vector<int>& others, int sig) noexcept {
+  if (group > 0) ::kill(-group, sig);
+  for (int pid : others) {
+    ::kill(pid, sig);
+    // A descendant that made its own group takes that group along.
+    if (::getpgid(pid) == pid) ::kill(-pid, sig);
+  }
+}
+
+constexpr std::chrono::milliseconds kDrainBound{500};
+
+}  // namespace
+
+enum class StopReason { none, timeout, cancelled, closed };
+
+asio::io_context& process_context() { return ProcessThread::instance().io(); }
+bool on_process_thread() noexcept { return ProcessThread::instance().is_current(); }
+
+std::vector<int> collect_descendants(int root) {
+  std::unordered_multimap<int, int> children;
+  if (DIR* proc = ::opendir("/proc")) {
+    while (const dirent* entry = ::readdir(proc)) {
+      const char* name = entry->d_name;
+      if (name[0] < '0' || name[0] > '9') continue;
+      char path[300];
+      std::snprintf(path, sizeof path, "/proc/%s/stat", name);
+      const int fd = open_cloexec(path, O_RDONLY);
+      if (fd < 0) continue;
+      char text[512];
+      const ssize_t n = ::read(fd, text, sizeof text - 1);
+      ::close(fd);
+      if (n <= 0) continue;
+      text[n] = '\0';
+      // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
+      const char* close_paren = std::strrchr(text, ')');
+      if (close_paren == nullptr) continue;
+      char state = 0;
+      int ppid = 0;
+      if (std::sscanf(close_paren + 1, " %c %d", &state, &ppid) != 2) continue;
+      children.emplace(ppid, std::atoi(name));
+    }
+    ::closedir(proc);
+  }
+  std::vector<int> found;
+  std::vector<int> frontier{root};
+  while (!frontier.empty()) {
+    const int parent = frontier.back();
+    frontier.pop_back();
+    auto [first, last] = children.equal_range(parent);
+    for (auto it = first; it != last; ++it) {
+      if (std::find(found.begin(), found.end(), it->second) != found.end()) continue;
+      found.push_back(it->second);
+      frontier.push_back(it->second);
+    }
+  }
+  return found;
+}
+
+// One running process: launched, read, timed and reaped on the process
+// thread; the future's cancel hook posts a stop there.
+class RunOperation : public std::enable_shared_from_this<RunOperation>, private CancelHook {
+ public:
+  RunOperation(ProcessSpec spec, RunOptions options, std::shared_ptr<ProcessSet> owner)
+      : spec_(std::move(spec)),
+        options_(std::move(options)),
+        owner_(std::move(owner)),
+        io_(process_context()),
+        deadline_(io_),
+        grace_(io_),
+        drain_(io_),
+        state_(new SharedState<ProcessResult>(2)) {
+    state_->try_start();
+    on_cancel = [](CancelHook* self) noexcept {
+      static_cast<RunOperation*>(self)->request_stop(StopReason::cancelled);
+    };
+    // Nobody has the future yet, so nobody can have cancelled it.
+    state_->set_cancel_hook(this);
+  }
+
+  RunOperation(const RunOperation&) = delete;
+
+  ~RunOperation() {
+    // Only when the loop is torn down with the process still running (the
+    // program is exiting): no zombie even then.
+    if (pid_ > 0 && !reaped_) {
+      ::kill(-pid_, SIGKILL);
+      int status = 0;
+      while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+      }
+    }
+    if (!finished_) complete(std::make_exception_ptr(RuntimeStopped()));
+    close_fd(pidfd_fd_);
+  }
+
+  Future<ProcessResult> future() { return Future<ProcessResult>(state_); }
+
+  void request_stop(StopReason reason) noexcept {
+    try {
+      asio::post(io_, [weak = weak_from_this(), reason] {
+        if (auto self = weak.lock()) self->stop(reason);
+      });
+    } catch (...) {
+      // Out of memory while posting: the timeout or the env's close still stops it.
+    }
+  }
+
+  void start() {
+    try {
+      launch();
+    } catch (...) {
+      reaped_ = true;
+      out_open_ = err_open_ = false;
+      complete(std::current_exception());
+      return;
+    }
+    if (options_.on_spawn) {
+      try {
+        options_.on_spawn(pid_);
+      } catch (...) {
+      }
+    }
+    watch_exit();
+    if (out_pipe_) read_more(out_pipe_.get(), out_buffer_, true);
+    if (err_pipe_) read_more(err_pipe_.get(), err_buffer_, false);
+    if (in_pipe_) {
+      asio::async_write(*in_pipe_, asio::buffer(*options_.input),
+                        [self = shared_from_this()](const boost::system::error_code&, std::size_t) {
+                          // EPIPE when the child does not read it all: fine.
+                          boost::system::error_code ignored;
+                          self->in_pipe_->close(ignored);
+                        });
+    }
+    if (options_.timeout) {
+      deadline_.expires_after(*options_.timeout);
+      deadline_.async_wait([self = shared_from_this()](const boost::system::error_code& error) {
+        if (!error) self->stop(StopReason::timeout);
+      });
+    }
+  }
+
+ private:
+  void launch() {
+    // The child's ends are plain descriptors (dup2'ed onto 0, 1, 2 in the
+    // child) and ours are O_CLOEXEC from the start, so a fork elsewhere in
+    // the program inherits none of them.
+    struct Fds {
+      int child_in = -1, child_out = -1, child_err = -1;
+      std::vector<int> to_close;
+      ~Fds() {
+        for (int& fd : to_close) close_fd(fd);
+      }
+    } fds;
+
+    auto output_fd = [&](Output mode, int own, std::unique_ptr<asio::readable_pipe>& pipe) -> int {
+      switch (mode) {
+        case Output::inherit:
+          return own;
+        case Output::discard: {
+          const int fd = open_cloexec("/dev/null", O_WRONLY);
+          if (fd < 0) throw ProcessLaunchFailed(fmt::format("cannot open /dev/null: {}", std::strerror(errno)));
+          fds.to_close.push_back(fd);
+          return fd;
+        }
+        case Output::capture:
+        case Output::stream:
+          break;
+      }
+      int ends[2];
+      if (::pipe2(ends, O_CLOEXEC) != 0) throw ProcessLaunchFailed(fmt::format("cannot create a pipe: {}", std::strerror(errno)));
+      fds.to_close.push_back(ends[1]);
+      pipe = std::make_unique<asio::readable_pipe>(io_, ends[0]);
+      return ends[1];
+    };
+
+    if (options_.input) {
+      int ends[2];
+      if (::pipe2(ends, O_CLOEXEC) != 0) throw ProcessLaunchFailed(fmt::format("cannot create a pipe: {}", std::strerror(errno)));
+      fds.to_close.push_back(ends[0]);
+      in_pipe_ = std::make_unique<asio::writable_pipe>(io_, ends[1]);
+      fds.child_in = ends[0];
+    } else if (options_.inherit_stdin) {
+      fds.child_in = STDIN_FILENO;
+    } else {
+      fds.child_in = open_cloexec("/dev/null", O_RDONLY);
+      if (fds.child_in < 0) throw ProcessLaunchFailed(fmt::format("cannot open /dev/null: {}", std::strerror(errno)));
+      fds.to_close.push_back(fds.child_in);
+    }
+    fds.child_out = output_fd(options_.stdout_mode, STDOUT_FILENO, out_pipe_);
+    fds.child_err = output_fd(options_.stderr_mode, STDERR_FILENO, err_pipe_);
+    out_open_ = out_pipe_ != nullptr;
+    err_open_ = err_pipe_ != nullptr;
+
+    ChildSetup setup;
+    if (options_.foreground && ::isatty(STDIN_FILENO) && ::tcgetpgrp(STDIN_FILENO) == ::getpgrp()) {
+      setup.terminal = STDIN_FILENO;
+      terminal_ = STDIN_FILENO;
+    }
+
+    std::vector<const char*> env;
+    env.reserve(spec_.env.size() + 1);
+    for (const auto& entry : spec_.env) env.push_back(entry.c_str());
+    env.push_back(nullptr);
+
+    bp::posix::default_launcher launcher;
+    launcher.env = env.data();
+    bp::error_code error;
+    const bp::filesystem::path exe(spec_.executable.string());
+    bp::process_stdio stdio{fds.child_in, fds.child_out, fds.child_err};
+    // The executor overload: Boost 1.81's io_context overload drops the
+    // error_code and throws instead.
+    auto launch_executor = ProcessThread::instance().launch_io().get_executor();
+    started_ = Clock::now();
+    auto process = options_.cwd
+                       ? launcher(launch_executor, error, exe, spec_.args, stdio,
+                                  bp::process_start_dir(bp::filesystem::path(options_.cwd->string())), setup)
+                       : launcher(launch_executor, error, exe, spec_.args, stdio, setup);
+    if (error) {
+      // The child exited on its own: reap it.
+      if (launcher.pid > 0) {
+        while (::waitpid(launcher.pid, nullptr, 0) < 0 && errno == EINTR) {
+        }
+      }
+      restore_terminal();
+      throw ProcessLaunchFailed(fmt::format("cannot start {}: {}", spec_.executable.string(), error.message()));
+    }
+    pid_ = process.id();
+    result_.pid = pid_;
+    process.detach();  // we reap it ourselves, after killing what it left behind
+  }
+
+  void watch_exit() {
+    pidfd_fd_ = pidfd_open(pid_);
+    if (pidfd_fd_ >= 0) {
+      pidfd_ = std::make_unique<asio::posix::stream_descriptor>(io_, pidfd_fd_);
+      pidfd_fd_ = -1;  // owned by the descriptor now
+      pidfd_->async_wait(asio::posix::stream_descriptor::wait_read,
+                         [self = shared_from_this()](const boost::system::error_code&) { self->on_exit(); });
+      return;
+    }
+    // No pidfd (kernels before 5.3): poll without reaping.
+    poll_exit();
+  }
+
+  void poll_exit() {
+    siginfo_t info{};
+    if (::waitid(P_PID, id_t(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid_) {
+      on_exit();
+      return;
+    }
+    drain_.expires_after(std::chrono::milliseconds(5));
+    drain_.async_wait([self = shared_from_this()](const boost::system::error_code& error) {
+      if (!error) self->poll_exit();
+    });
+  }
+
+  void on_exit() {
+    if (reaped_) return;
+    // The exited child is a zombie until reaped, which keeps its group id
+    // from being reused: kill what it left in the group now.
+    ::kill(-pid_, SIGKILL);
+    if (stop_ != StopReason::none) signal_group_and(0, descendants_, SIGKILL);
+    int status = 0;
+    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+    }
+    reaped_ = true;
+    result_.elapsed = Clock::now() - started_;
+    if (WIFEXITED(status)) {
+      result_.exit_code = WEXITSTATUS(status);
+    } else if (WIFSIGNALED(status)) {
+      result_.signal = WTERMSIG(status);
+    }
+    if (pidfd_) {
+      boost::system::error_code ignored;
+      pidfd_->close(ignored);
+    }
+    deadline_.cancel();
+    grace_.cancel();
+    restore_terminal();
+    if (out_open_ || err_open_) {
+      // A descendant outside the group may hold the pipes open: bound the drain.
+      drain_.expires_after(kDrainBound);
+      drain_.async_wait([self = shared_from_this()](const boost::system::error_code& error) {
+        if (error) return;
+        boost::system::error_code ignored;
+        if (self->out_pipe_) self->out_pipe_->close(ignored);
+        if (self->err_pipe_) self->err_pipe_->close(ignored);
+      });
+    }
+    maybe_finish();
+  }
+
+  void stop(StopReason reason) {
+    if (finished_ || reaped_ || stop_ != StopReason::none || pid_ <= 0) return;
+    stop_ = reason;
+    descendants_ = collect_descendants(pid_);
+    signal_group_and(pid_, descendants_, SIGTERM);
+    grace_.expires_after(options_.kill_grace);
+    grace_.async_wait([self = shared_from_this()](const boost::system::error_code& error) {
+      if (error || self->reaped_) return;
+      for (int pid : collect_descendants(self->pid_)) {
+        if (std::find(self->descendants_.begin(), self->descendants_.end(), pid) == self->descendants_.end()) {
+          self->descendants_.push_back(pid);
+        }
+      }
+      signal_group_and(self->pid_, self->descendants_, SIGKILL);
+    });
+  }
+
+  void read_more(asio::readable_pipe* pipe, std::array<char, 16384>& buffer, bool is_out) {
+    pipe->async_read_some(asio::buffer(buffer), [self = shared_from_this(), pipe, &buffer, is_out](
+                                                     const boost::system::error_code& error, std::size_t n) {
+      if (n > 0) self->deliver(is_out, std::string_view(buffer.data(), n));
+      if (error) {
+        self->deliver_rest(is_out);
+        boost::system::error_code ignored;
+        pipe->close(ignored);
+        (is_out ? self->out_open_ : self->err_open_) = false;
+        self->maybe_finish();
+        return;
+      }
+      self->read_more(pipe, buffer, is_out);
+    });
+  }
+
+  void deliver(bool is_out, std::string_view data) {
+    const Output mode = is_out ? options_.stdout_mode : options_.stderr_mode;
+    if (mode == Output::capture) {
+      (is_out ? result_.out : result_.err).append(data);
+      return;
+    }
+    std::string& partial = is_out ? out_line_ : err_line_;
+    const LineCallback& callback = is_out ? options_.on_stdout : options_.on_stderr;
+    partial.append(data);
+    std::size_t start = 0;
+    for (std::size_t newline; (newline = partial.find('\n', start)) != std::string::npos; start = newline + 1) {
+      std::string_view line(partial.data() + start, newline - start);
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      emit(callback, line);
+    }
+    partial.erase(0, start);
+  }
+
+  void deliver_rest(bool is_out) {
+    std::string& partial = is_out ? out_line_ : err_line_;
+    if (partial.empty()) return;
+    emit(is_out ? options_.on_stdout : options_.on_stderr, partial);
+    partial.clear();
+  }
+
+  static void emit(const LineCallback& callback, std::string_view line) {
+    if (!callback) return;
+    try {
+      callback(line);
+    } catch (...) {
+      // A callback's failure must not lose the process: ignore it.
+    }
+  }
+
+  void restore_terminal() noexcept {
+    if (terminal_ < 0) return;
+    ::tcsetpgrp(terminal_, ::getpgrp());  // SIGTTOU is blocked on this thread
+    terminal_ = -1;
+  }
+
+  void maybe_finish() {
+    if (finished_ || !reaped_ || out_open_ || err_open_) return;
+    drain_.cancel();
+    deadline_.cancel();
+    grace_.cancel();
+    if (in_pipe_) {
+      boost::system::error_code ignored;
+      in_pipe_->close(ignored);
+    }
+    const std::string name = spec_.executable.filename().string();
+    switch (stop_) {
+      case StopReason::timeout:
+        complete(std::make_exception_ptr(ProcessTimeout(
+            fmt::format("{} (pid {}) did not finish within {} ms: its process group was killed", name, pid_,
+                        options_.timeout->count()),
+            std::move(result_))));
+        break;
+      case StopReason::cancelled:
+        complete(std::make_exception_ptr(TaskCancelled(fmt::format("{} (pid {}) was cancelled", name, pid_))));
+        break;
+      case StopReason::closed:
+        complete(std::make_exception_ptr(
+            TaskCancelled(fmt::format("{} (pid {}) was stopped: its isolated env was closed", name, pid_))));
+        break;
+      case StopReason::none:
+        if (options_.check && !result_.ok()) {
+          const std::string how = result_.signal != 0 ? fmt::format("was killed by signal {}", result_.signal)
+                                                      : fmt::format("exited with status {}", result_.exit_code);
+          complete(std::make_exception_ptr(ProcessFailed(fmt::format("{} {}", name, how), std::move(result_))));
+        } else {
+          complete(std::move(result_));
+        }
+        break;
+    }
+  }
+
+  void complete(std::exception_ptr error) noexcept {
+    if (!unhook()) return;
+    state_->complete_with_error(std::move(error));
+    finish_bookkeeping();
+  }
+  void complete(ProcessResult&& result) noexcept {
+    if (!unhook()) return;
+    state_->set_value(std::move(result));
+    finish_bookkeeping();
+  }
+  bool unhook() noexcept {
+    if (finished_) return false;
+    finished_ = true;
+    state_->clear_cancel_hook();  // after this, cancel() no longer reaches us
+    return true;
+  }
+  void finish_bookkeeping() noexcept {
+    state_->release();
+    if (owner_) owner_->remove(this);
+  }
+
+  ProcessSpec spec_;
+  RunOptions options_;
+  std::shared_ptr<ProcessSet> owner_;
+  asio::io_context& io_;
+  asio::steady_timer deadline_, grace_, drain_;
+  SharedState<ProcessResult>* state_;
+
+  std::unique_ptr<asio::readable_pipe> out_pipe_, err_pipe_;
+  std::unique_ptr<asio::writable_pipe> in_pipe_;
+  std::unique_ptr<asio::posix::stream_descriptor> pidfd_;
+  int pidfd_fd_ = -1;
+  std::array<char, 16384> out_buffer_{}, err_buffer_{};
+  std::string out_line_, err_line_;
+
+  pid_t pid_ = -1;
+  int terminal_ = -1;
+  Clock::time_point started_{};
+  bool reaped_ = false, out_open_ = false, err_open_ = false, finished_ = false;
+  StopReason stop_ = StopReason::none;
+  std::vector<int> descendants_;
+  ProcessResult result_;
+};
+
+bool ProcessSet::add(const std::shared_ptr<RunOperation>& operation) {
+  std::lock_guard guard(mutex_);
+  if (closed_) return false;
+  live_.emplace_back(operation.get(), operation);
+  return true;
+}
+
+void ProcessSet::remove(const RunOperation* operation) noexcept {
+  std::lock_guard guard(mutex_);
+  std::erase_if(live_, [operation](const auto& entry) { return entry.first == operation; });
+  if (live_.empty()) idle_.notify_all();
+}
+
+bool ProcessSet::closed() const {
+  std::lock_guard guard(mutex_);
+  return closed_;
+}
+
+void ProcessSet::close() noexcept {
+  std::vector<std::weak_ptr<RunOperation>> running;
+  {
+    std::lock_guard guard(mutex_);
+    closed_ = true;
+    for (auto& entry : live_) running.push_back(entry.second);
+  }
+  for (auto& weak : running) {
+    if (auto operation = weak.lock()) {
+      try {
+        operation->request_stop(StopReason::closed);
+      } catch (...) {
+      }
+    }
+  }
+  if (on_process_thread()) return;  // waiting here would block what we wait for
+  std::unique_lock lock(mutex_);
+  idle_.wait(lock, [this] { return live_.empty(); });
+}
+
+Future<ProcessResult> start_process(ProcessSpec spec, RunOptions options, std::shared_ptr<ProcessSet> owner) {
+  if (options.stdout_mode == Output::stream && !options.on_stdout) options.stdout_mode = Output::discard;
+  if (options.stderr_mode == Output::stream && !options.on_stderr) options.stderr_mode = Output::discard;
+  auto operation = std::make_shared<RunOperation>(std::move(spec), std::move(options), owner);
+  auto future = operation->future();
+  if (owner && !owner->add(operation)) {
+    throw Error("the isolated env is closed: no new processes");
+  }
+  asio::post(process_context(), [operation] { operation->start(); });
+  return future;
+}
+
+}  // namespace fray::detail

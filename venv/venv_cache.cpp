@@ -1,0 +1,207 @@
+#include "fray/venv_cache.hpp"
+
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include <sys/stat.h>
+
+#include <algorithm>
+
+#include "fray/detail/child_environment.hpp"
+#include "fray/detail/env_builder.hpp"
+#include "fray/detail/env_spec.hpp"
+#include "fray/detail/file_lock.hpp"
+#include "fray/detail/fs_util.hpp"
+#include "fray/venv_errors.hpp"
+
+namespace fray {
+
+namespace fs = std::filesystem;
+using detail::FileLock;
+
+namespace {
+
+bool is_key(std::string_view name) {
+  return name.size() == 32 && std::all_of(name.begin(), name.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+std::chrono::system_clock::time_point mtime_of(const fs::path& file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) return {};
+  return std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
+      std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
+}
+
+std::optional<FileLock> try_exclusive(const detail::CacheLayout& cache, const std::string& key) {
+  try {
+    return FileLock::try_acquire(cache.lock(key), FileLock::Mode::exclusive);
+  } catch (const std::system_error&) {
+    return std::nullopt;  // an unwritable cache: nothing can be removed anyway
+  }
+}
+
+CachedEnv describe(const detail::CacheLayout& cache, const std::string& key) {
+  CachedEnv env;
+  env.key = key;
+  env.path = cache.env(key);
+  env.size_bytes = detail::tree_size(env.path);
+  env.last_use = mtime_of(cache.marker(key));
+  if (auto text = detail::read_file(cache.metadata(key))) {
+    boost::system::error_code ec;
+    boost::json::value value = boost::json::parse(*text, ec);
+    if (!ec && value.is_object()) {
+      const auto& object = value.as_object();
+      auto text_of = [&object](std::string_view name) -> std::string {
+        const auto* field = object.if_contains(name);
+        return field != nullptr && field->is_string() ? std::string(field->as_string()) : std::string();
+      };
+      if (const auto* packages = object.if_contains("packages"); packages != nullptr && packages->is_array()) {
+        for (const auto& p : packages->as_array()) {
+          if (p.is_string()) env.packages.emplace_back(p.as_string());
+        }
+      }
+      env.python = fmt::format("{} {} {}", text_of("implementation"), text_of("python_version"), text_of("python"));
+      env.installer = text_of("installer");
+    }
+  }
+  return env;
+}
+
+// Complete and partial envs under envs/.
+void scan(const detail::CacheLayout& cache, std::vector<std::string>& complete, std::vector<std::string>& partial) {
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(cache.envs(), ec)) {
+    const std::string name = entry.path().filename().string();
+    if (!is_key(name)) continue;
+    if (fs::exists(cache.marker(name), ec)) {
+      complete.push_back(name);
+    } else {
+      partial.push_back(name);
+    }
+  }
+}
+
+}  // namespace
+
+VenvCache::VenvCache() : VenvCache(default_dir()) {}
+VenvCache::VenvCache(fs::path cache_dir) : dir_(std::move(cache_dir)) {}
+
+fs::path VenvCache::default_dir() { return detail::default_cache_dir(detail::snapshot_environ()); }
+
+std::vector<CachedEnv> VenvCache::list() const {
+  const detail::CacheLayout cache(dir_);
+  std::vector<std::string> complete, partial;
+  scan(cache, complete, partial);
+  std::vector<CachedEnv> envs;
+  for (const auto& key : complete) {
+    CachedEnv env = describe(cache, key);
+    env.in_use = !try_exclusive(cache, key).has_value();
+    envs.push_back(std::move(env));
+  }
+  std::sort(envs.begin(), envs.end(), [](const CachedEnv& a, const CachedEnv& b) { return a.last_use > b.last_use; });
+  return envs;
+}
+
+GcReport VenvCache::gc(const GcOptions& options) {
+  const detail::CacheLayout cache(dir_);
+  GcReport report;
+  std::vector<std::string> complete, partial;
+  scan(cache, complete, partial);
+
+  // Leftovers: partial envs and abandoned builds whose key nobody holds.
+  std::error_code ec;
+  for (const auto& key : partial) {
+    if (auto lock = try_exclusive(cache, key)) {
+      detail::remove_env_files(cache, key);
+      ++report.leftovers_removed;
+    }
+  }
+  for (const auto& entry : fs::directory_iterator(cache.tmp(), ec)) {
+    const std::string name = entry.path().filename().string();
+    const std::string key = name.substr(0, name.find('.'));
+    if (!is_key(key)) continue;
+    if (auto lock = try_exclusive(cache, key)) {
+      std::error_code missing;
+      if (fs::exists(entry.path(), missing)) {
+        detail::remove_tree(entry.path());
+        ++report.leftovers_removed;
+      }
+    }
+  }
+
+  std::vector<CachedEnv> envs;
+  for (const auto& key : complete) envs.push_back(describe(cache, key));
+  std::sort(envs.begin(), envs.end(), [](const CachedEnv& a, const CachedEnv& b) { return a.last_use < b.last_use; });
+  std::uintmax_t total = 0;
+  for (const auto& env : envs) total += env.size_bytes;
+
+  const auto now = std::chrono::system_clock::now();
+  for (const CachedEnv& env : envs) {
+    const bool too_old = options.older_than && env.last_use + *options.older_than <= now;
+    const bool too_big = options.max_size_bytes && total > *options.max_size_bytes;
+    if (!too_old && !too_big) continue;
+    auto lock = try_exclusive(cache, env.key);
+    // Re-check under the lock: it may have been used (or removed) meanwhile.
+    if (!lock || !fs::exists(cache.marker(env.key), ec)) {
+      if (!lock) report.skipped_in_use.push_back(env.key);
+      continue;
+    }
+    if (!too_big && mtime_of(cache.marker(env.key)) + *options.older_than > now) continue;
+    detail::remove_env_files(cache, env.key);
+    ::unlink(cache.log(env.key).c_str());
+    lock->remove_file_and_release();
+    report.removed.push_back(env.key);
+    report.bytes_freed += env.size_bytes;
+    total -= env.size_bytes;
+  }
+  report.bytes_left = total;
+
+  // Logs and lock files of keys without an env (failed builds, removed envs).
+  for (const auto& entry : fs::directory_iterator(cache.logs(), ec)) {
+    const std::string key = entry.path().stem().string();
+    if (!is_key(key) || fs::exists(cache.env(key), ec)) continue;
+    if (auto lock = try_exclusive(cache, key)) {
+      if (!fs::exists(cache.env(key), ec)) ::unlink(entry.path().c_str());
+    }
+  }
+  for (const auto& entry : fs::directory_iterator(cache.locks(), ec)) {
+    const std::string key = entry.path().stem().string();
+    if (!is_key(key) || fs::exists(cache.env(key), ec)) continue;
+    if (auto lock = try_exclusive(cache, key)) {
+      if (!fs::exists(cache.env(key), ec)) lock->remove_file_and_release();
+    }
+  }
+  return report;
+}
+
+bool VenvCache::remove(std::string_view wanted) {
+  const detail::CacheLayout cache(dir_);
+  std::vector<std::string> complete, partial;
+  scan(cache, complete, partial);
+  std::vector<std::string> all = complete;
+  all.insert(all.end(), partial.begin(), partial.end());
+  std::string key;
+  if (std::find(all.begin(), all.end(), wanted) != all.end()) {
+    key = std::string(wanted);
+  } else if (wanted.size() >= 6) {
+    std::vector<std::string> matches;
+    for (const auto& candidate : all) {
+      if (candidate.starts_with(wanted)) matches.push_back(candidate);
+    }
+    if (matches.size() > 1) {
+      throw InvalidOptions(fmt::format("'{}' names {} envs: give more of the key", wanted, matches.size()));
+    }
+    if (matches.size() == 1) key = matches.front();
+  }
+  if (key.empty()) return false;
+  auto lock = try_exclusive(cache, key);
+  if (!lock) throw EnvInUse(fmt::format("env {} is in use (a process holds it open)", key));
+  detail::remove_env_files(cache, key);
+  ::unlink(cache.log(key).c_str());
+  lock->remove_file_and_release();
+  return true;
+}
+
+}  // namespace fray
