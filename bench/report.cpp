@@ -1,5 +1,7 @@
 #include "report.hpp"
 
+#include <malloc.h>
+
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
@@ -180,6 +182,14 @@ void progress(std::string_view message) {
 
 void Report::metric(std::string name, Measurement m) { upsert(metrics_, std::move(name), m); }
 
+std::optional<std::size_t> heap_bytes_in_use() {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  return std::nullopt;
+#else
+  return mallinfo2().uordblks;
+#endif
+}
+
 void Report::peer(std::string name, Measurement m) { upsert(peers_, std::move(name), m); }
 
 void Report::skip(std::string suite, std::string reason) {
@@ -238,7 +248,13 @@ boost::json::value Report::to_json() const {
   machine["when"] = utc_now();
 
   boost::json::object metrics, peers, skipped;
-  for (const auto& [name, m] : metrics_) metrics[name] = bench::to_json(m);
+  for (const auto& [name, m] : metrics_) {
+    boost::json::object metric = bench::to_json(m);
+    // The peer it is compared with in the table, for readers of the JSON
+    // (bench/plot draws each metric beside it).
+    if (auto it = peer_for_.find(name); it != peer_for_.end()) metric["peer"] = it->second;
+    metrics[name] = std::move(metric);
+  }
   for (const auto& [name, m] : peers_) peers[name] = bench::to_json(m);
   for (const auto& [suite, reason] : skipped_) skipped[suite] = reason;
 

@@ -54,6 +54,12 @@ std::vector<std::int64_t> time_each(std::size_t warmup, std::size_t n, F&& op) {
   return samples;
 }
 
+// Bytes the heap has handed out (glibc's mallinfo2), or nullopt in
+// sanitizer builds, whose allocators mallinfo2 does not see.
+std::optional<std::size_t> heap_bytes_in_use();
+inline constexpr std::string_view kHeapInvisible =
+    "a sanitizer build's allocator is invisible to mallinfo2 (use a release build)";
+
 // One line on stderr ("fray-bench: <message>"), so a slow run shows where it is.
 void progress(std::string_view message);
 

@@ -1,10 +1,9 @@
 // The actors suite: one call on a C++ actor and its result, with caller and
 // actor on one thread (the sync context) and across threads (the pool);
 // a million pipelined calls on one actor; the heap an idle actor costs.
-#include <malloc.h>
-
 #include <algorithm>
 #include <chrono>
+#include <fmt/format.h>
 #include <fray/fray.hpp>
 #include <stdexcept>
 #include <vector>
@@ -68,26 +67,40 @@ void call_throughput(Report& report, const SuiteOptions& options, ContextKind ki
   report.metric(name, measured[measured.size() / 2]);
 }
 
-// Heap bytes per idle, constructed actor (its object is 4 bytes): the sync
-// context keeps every allocation on this thread's arena, so mallinfo2 sees it.
-void memory_idle(Report& report, const SuiteOptions& options) {
-  progress("actor_memory_idle");
+// Creating `n` actors and constructing them all: the time per actor, and
+// heap bytes per idle actor (its object is 4 bytes). The sync context keeps
+// every allocation on this thread's arena, so mallinfo2 sees it.
+Measurement create_actors(std::size_t n) {
   Runtime runtime(context_of(ContextKind::sync));
   JobContext& ctx = runtime.context();
-  const std::size_t n = options.quick ? 20'000 : 100'000;
   std::vector<ActorHandle<Adder>> actors;
   actors.reserve(n);  // the caller's own vector is not the actors' cost
-  const auto before = mallinfo2().uordblks;
+  const std::optional<std::size_t> before = heap_bytes_in_use();
+  const auto start = Clock::now();
   for (std::size_t i = 0; i < n; ++i) actors.push_back(ctx.create_actor<Adder>());
   actors.back().ready().get();  // runs every constructor before it, in order
-  const auto after = mallinfo2().uordblks;
+  const auto elapsed = Clock::now() - start;
+  const std::optional<std::size_t> after = heap_bytes_in_use();
   for (auto& actor : actors) {
     if (!actor.ready().ready()) throw std::logic_error("an actor was not constructed");
   }
-  Measurement m;
-  m.bytes = static_cast<double>(after - before) / static_cast<double>(n);
-  m.n = n;
+  Measurement m = throughput(n, elapsed);
+  if (before && after) m.bytes = static_cast<double>(*after - *before) / static_cast<double>(n);
+  return m;
+}
+
+void memory_idle(Report& report, const SuiteOptions& options) {
+  progress("actor_memory_idle");
+  if (!heap_bytes_in_use()) return report.skip("actors", fmt::format("actor_memory_idle: {}", kHeapInvisible));
+  Measurement m = create_actors(options.quick ? 20'000 : 100'000);
+  m.ops_per_s.reset();  // this metric is the memory; the creation rate is actor_create_*
   report.metric("actor_memory_idle", m);
+}
+
+void count_scaling(Report& report, const SuiteOptions& options) {
+  if (options.quick) return;
+  progress("actor_create at 10^2 .. 10^5 actors");
+  for (std::size_t n : {100u, 1'000u, 10'000u, 100'000u}) report.metric(fmt::format("actor_create_{}", n), create_actors(n));
 }
 
 }  // namespace
@@ -100,6 +113,7 @@ void run_actors_suite(Report& report, const SuiteOptions& options) {
   call_throughput(report, options, ContextKind::threads, "actor_call_throughput");
   call_throughput(report, options, ContextKind::sync, "actor_call_throughput_sync");
   memory_idle(report, options);
+  count_scaling(report, options);
 }
 
 }  // namespace fray::bench

@@ -1,7 +1,5 @@
 // The core suite: what it costs to schedule a task and get its result, on
 // the inline (sync) context and on the thread pool, and how wait scales.
-#include <malloc.h>
-
 #include <algorithm>
 #include <chrono>
 #include <fmt/format.h>
@@ -61,23 +59,35 @@ void throughput_pool(Report& report, const SuiteOptions& options) {
   report.metric("task_throughput_pool", m);
 }
 
-// Heap bytes per queued task: the sync context runs nothing until asked,
-// so a million submissions stay queued.
-void memory_queued(Report& report, const SuiteOptions& options) {
-  progress("task_memory_queued");
+// Heap bytes per queued task with `n` queued: the sync context runs nothing
+// until asked, so the submissions stay queued.
+Measurement memory_with_queued(std::size_t n) {
   Runtime runtime(context_of(ContextKind::sync));
   JobContext& ctx = runtime.context();
-  const std::size_t n = options.quick ? 200'000 : 1'000'000;
   std::vector<Future<int>> futures;
   futures.reserve(n);  // the caller's own vector is not the task's cost
-  const auto before = mallinfo2().uordblks;
+  const std::size_t before = heap_bytes_in_use().value_or(0);
   for (std::size_t i = 0; i < n; ++i) futures.push_back(ctx.run(empty_task));
-  const auto after = mallinfo2().uordblks;
+  const std::size_t after = heap_bytes_in_use().value_or(0);
   Measurement m;
   m.bytes = static_cast<double>(after - before) / static_cast<double>(n);
   m.n = n;
-  report.metric("task_memory_queued", m);
   for (auto& future : futures) future.cancel();
+  return m;
+}
+
+void memory_queued(Report& report, const SuiteOptions& options) {
+  progress("task_memory_queued");
+  if (!heap_bytes_in_use()) return report.skip("core", fmt::format("task_memory_queued: {}", kHeapInvisible));
+  report.metric("task_memory_queued", memory_with_queued(options.quick ? 200'000 : 1'000'000));
+}
+
+void memory_scaling(Report& report, const SuiteOptions& options) {
+  if (options.quick || !heap_bytes_in_use()) return;
+  progress("task_memory_queued at 10^3 .. 10^6");
+  for (std::size_t n : {1'000u, 10'000u, 100'000u, 1'000'000u}) {
+    report.metric(fmt::format("task_memory_queued_{}", n), memory_with_queued(n));
+  }
 }
 
 // One wait over `count` finished futures, timed as a whole call.
@@ -128,6 +138,7 @@ void run_core_suite(Report& report, const SuiteOptions& options) {
   memory_queued(report, options);
   wait_scaling(report, options);
   throughput_scaling(report, options);
+  memory_scaling(report, options);
 }
 
 }  // namespace fray::bench
