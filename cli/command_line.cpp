@@ -100,6 +100,33 @@ std::string format_size(std::uintmax_t bytes) {
   return unit == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", value, units[unit]);
 }
 
+EnvCommandArgs parse_env_command(ArgReader& args) {
+  EnvCommandArgs parsed;
+  while (!args.done()) {
+    if (!args.peek().starts_with("-") || args.peek() == "-") break;
+    const std::string option = args.take_option();
+    if (option == "--") break;
+    if (option == "-h" || option == "--help") {
+      parsed.help = true;
+      return parsed;
+    }
+    if (take_env_option(args, option, parsed.venv)) continue;
+    if (option == "--timeout") {
+      const std::string text = args.value();
+      const auto seconds = parse_number(text);
+      if (!seconds || *seconds <= 0) args.fail(fmt::format("--timeout {}: expected a positive number of seconds", text));
+      parsed.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(*seconds * 1000));
+    } else if (option == "--quiet" || option == "-q") {
+      args.no_value();
+      parsed.quiet = true;
+    } else {
+      args.fail(fmt::format("unknown option '{}'", option));
+    }
+  }
+  parsed.rest = args.rest();
+  return parsed;
+}
+
 bool take_env_option(ArgReader& args, const std::string& option, VenvOptions& venv) {
   if (option == "--package") {
     venv.packages.push_back(args.value());

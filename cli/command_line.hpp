@@ -6,6 +6,7 @@
 #include <fray/venv.hpp>
 
 #include <cstdint>
+#include <chrono>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -56,6 +57,18 @@ class ArgReader {
 // Takes `option` if it is one of the env options (--package, --python,
 // --env...) and stores it into `venv`; false when it is not one of them.
 bool take_env_option(ArgReader& args, const std::string& option, VenvOptions& venv);
+
+// What `fray run` and `fray call` share: env options, --timeout, --quiet,
+// then the rest of the line (after the options, or after --).
+struct EnvCommandArgs {
+  VenvOptions venv;
+  std::optional<std::chrono::milliseconds> timeout;
+  bool quiet = false;
+  bool help = false;  // -h/--help was given: print the command's help
+  std::vector<std::string> rest;
+};
+// Reads them; an unknown option or a bad value fails (exit status 2).
+EnvCommandArgs parse_env_command(ArgReader& args);
 
 // The env options' help, for each command that takes them.
 extern const std::string_view env_options_help;

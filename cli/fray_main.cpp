@@ -16,6 +16,7 @@
 #include <mutex>
 #include <thread>
 
+#include "command_call.hpp"
 #include "command_line.hpp"
 
 namespace {
@@ -31,6 +32,7 @@ for what it holds (packages, interpreter, index options) and shared after.
 
 commands:
   run     build the env if needed, then run a command in it
+  call    build the env if needed, then call a Python function in it
   venv    the env cache: create, path, list, gc, rm
 
 options:
@@ -243,37 +245,15 @@ class SignalForwarder {
 };
 
 int command_run(ArgReader args) {
-  VenvOptions venv;
-  std::optional<std::chrono::milliseconds> timeout;
-  bool quiet = false;
-  std::vector<std::string> command;
-  while (!args.done()) {
-    if (!args.peek().starts_with("-") || args.peek() == "-") {
-      command = args.rest();
-      break;
-    }
-    const std::string option = args.take_option();
-    if (option == "--") {
-      command = args.rest();
-      break;
-    }
-    if (is_help(option)) {
-      fmt::print("{}{}{}{}", run_usage, run_text, env_options_help, run_options_help);
-      return 0;
-    }
-    if (take_env_option(args, option, venv)) continue;
-    if (option == "--timeout") {
-      const std::string text = args.value();
-      const auto seconds = parse_number(text);
-      if (!seconds || *seconds <= 0) args.fail(fmt::format("--timeout {}: expected a positive number of seconds", text));
-      timeout = std::chrono::milliseconds(static_cast<std::int64_t>(*seconds * 1000));
-    } else if (option == "--quiet" || option == "-q") {
-      args.no_value();
-      quiet = true;
-    } else {
-      args.fail(fmt::format("unknown option '{}'", option));
-    }
+  EnvCommandArgs parsed = parse_env_command(args);
+  if (parsed.help) {
+    fmt::print("{}{}{}{}", run_usage, run_text, env_options_help, run_options_help);
+    return 0;
   }
+  VenvOptions& venv = parsed.venv;
+  const std::optional<std::chrono::milliseconds> timeout = parsed.timeout;
+  const bool quiet = parsed.quiet;
+  const std::vector<std::string>& command = parsed.rest;
   if (command.empty()) args.fail("no COMMAND to run (fray run [OPTIONS] -- COMMAND [ARG]...)");
 
   SignalForwarder signals;
@@ -491,7 +471,7 @@ int command_venv(ArgReader args) {
 
 int dispatch(std::vector<std::string> argv) {
   ArgReader args("fray", std::move(argv));
-  if (args.done()) args.fail("which command? (run, venv)");
+  if (args.done()) args.fail("which command? (run, call, venv)");
   const std::string command = args.take();
   if (is_help(command)) {
     fmt::print("{}", main_help);
@@ -499,7 +479,8 @@ int dispatch(std::vector<std::string> argv) {
   }
   if (command == "run") return command_run(ArgReader("fray run", args.rest()));
   if (command == "venv") return command_venv(ArgReader("fray venv", args.rest()));
-  args.fail(fmt::format("unknown command '{}' (run, venv)", command));
+  if (command == "call") return command_call(ArgReader("fray call", args.rest()));
+  args.fail(fmt::format("unknown command '{}' (run, call, venv)", command));
 }
 
 }  // namespace

@@ -92,7 +92,11 @@ struct TestWheels {
       const std::string name = fmt::format("fray_probe_v{}", version);
       const fs::path src = dir / ("src-" + name), out = dir / fmt::format("w{}", version);
       // pip builds in the source tree: build from a copy.
-      fs::copy(fs::path(FRAY_SOURCE_DIR) / "test" / "python_packages" / name, src, fs::copy_options::recursive);
+      const fs::path packages = fs::path(FRAY_SOURCE_DIR) / "test" / "python_packages";
+      fs::copy(packages / name, src, fs::copy_options::recursive);
+      // The functions the worker tests call: the same in both versions, but
+      // for the __version__ they report.
+      fs::copy_file(packages / "fray_probe_shared" / "calls.py", src / "fray_probe" / "calls.py");
       const ShellResult built = shell(fmt::format(
           "{} -m pip wheel --no-build-isolation --no-deps --no-index --disable-pip-version-check -q -w {} {}",
           kSystemPython, out.string(), src.string()));

@@ -1,0 +1,96 @@
+#include "command_call.hpp"
+
+#include <fray/python.hpp>
+#include <boost/json.hpp>
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <optional>
+
+namespace fray::cli {
+
+
+namespace {
+
+constexpr std::string_view call_usage =
+    "usage: fray call [ENV OPTIONS] [--timeout SECONDS] [--quiet] [--] MODULE:FUNCTION [JSON_ARG]...\n";
+constexpr std::string_view call_text = R"(
+Builds the env the options describe if it is not cached yet, then calls
+MODULE:FUNCTION (e.g. numpy:mean, my_pkg.tools:run) in a fray Python worker of
+the env, with each JSON_ARG as a positional argument, and prints the result as
+JSON on stdout. An argument that is not valid JSON is passed as a string
+('[1, 2]' is a list, 42 a number, '"42"' and hello strings). What the function
+prints reaches stderr, each line tagged with its worker. The worker's working
+directory is the current one, and is first on sys.path.
+
+)";
+constexpr std::string_view call_tail = R"(
+call options:
+  --timeout SECONDS   kill the worker if the call takes longer (exit status 124)
+  --quiet             show no progress while building
+  -h, --help          this help
+
+exit status: 0 with the result printed; 1 when the function raised (its
+traceback is printed on stderr) or its worker died; 124 on --timeout; 125 when
+the env could not be built; 2 on a bad command line.
+)";
+
+boost::json::value argument_of(const std::string& text) {
+  boost::system::error_code error;
+  boost::json::value parsed = boost::json::parse(text, error);
+  if (error) return boost::json::string(text);
+  return parsed;
+}
+
+}  // namespace
+
+int command_call(ArgReader args) {
+  EnvCommandArgs parsed = parse_env_command(args);
+  if (parsed.help) {
+    fmt::print("{}{}{}{}", call_usage, call_text, env_options_help, call_tail);
+    return 0;
+  }
+  VenvOptions& venv = parsed.venv;
+  PythonCallOptions call;
+  if (parsed.timeout) call.timeout = *parsed.timeout;
+  const bool quiet = parsed.quiet;
+  const std::vector<std::string>& rest = parsed.rest;
+  if (rest.empty()) args.fail("no MODULE:FUNCTION to call (fray call [OPTIONS] MODULE:FUNCTION [JSON_ARG]...)");
+  const std::string function = rest.front();
+  if (function.find(':') == std::string::npos) args.fail(fmt::format("'{}' is not MODULE:FUNCTION", function));
+  boost::json::array call_args;
+  for (std::size_t i = 1; i < rest.size(); ++i) call_args.push_back(argument_of(rest[i]));
+
+  if (!quiet) {
+    auto said = std::make_shared<bool>(false);
+    venv.on_progress = [said](std::string_view line) {
+      if (*said) return;  // one line: the build has started
+      *said = true;
+      std::fprintf(stderr, "fray: %.*s\n", int(line.size()), line.data());
+    };
+  }
+  std::optional<IsolatedVirtualEnv> env;
+  try {
+    env.emplace(std::move(venv));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "fray: %s\n", e.what());
+    return 125;
+  }
+  try {
+    WorkerPool pool(*env, WorkerPoolOptions{}.with_max_workers(1).with_idle_timeout(std::chrono::milliseconds(0)));
+    const boost::json::value result = pool.call_json(call, function, std::move(call_args)).get();
+    fmt::print("{}\n", boost::json::serialize(result));
+    return 0;
+  } catch (const PythonError& e) {
+    std::fprintf(stderr, "%s\n", e.traceback().empty() ? e.what() : e.traceback().c_str());
+    return 1;
+  } catch (const PythonCallTimeout& e) {
+    std::fprintf(stderr, "fray: %s\n", e.what());
+    return 124;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "fray: %s\n", e.what());
+    return 1;
+  }
+}
+
+}  // namespace fray::cli

@@ -1,0 +1,67 @@
+// The engine behind a Python actor: one worker process at a time that holds
+// the instance. Calls are sent to it as they come (it answers them in
+// order); after a crash a new process runs the constructor again, the call
+// that was running fails (or runs again), the others are sent again.
+#pragma once
+
+#include <deque>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "fray/detail/worker_process.hpp"
+#include "fray/future.hpp"
+#include "fray/python_actor_options.hpp"
+
+namespace fray::detail {
+
+class PythonActorCore final : public WorkerOwner {
+ public:
+  PythonActorCore(std::shared_ptr<const WorkerLaunch> launch, PythonActorOptions options, std::string class_name,
+                  std::string constructor_frame);
+
+  // Starts the first process and the constructor.
+  void start();
+  // Any thread. Takes over the engine's reference of `call`.
+  void submit(PendingCall* call);
+  // kill(): every call fails with ActorDied, the process is killed.
+  void kill();
+  // The last handle is gone: the process ends once it has answered.
+  void last_handle_gone();
+
+  Future<void> ready();
+  bool dead();
+  int pid();
+  int restarts();
+  const std::string& name() const noexcept { return options_.name; }
+  const std::string& class_name() const noexcept { return class_name_; }
+  std::size_t max_frame_bytes() const noexcept { return launch_->max_frame_bytes; }
+  const PythonActorOptions& options() const noexcept { return options_; }
+
+  void on_answered(WorkerProcess& worker, Completions& done) override;
+  void on_exit(WorkerProcess& worker, const WorkerExit& exit, std::deque<PendingCall*> unanswered,
+               Completions& done) override;
+  void on_log(const WorkerLogLine& line) override;
+  bool unqueue_locked(PendingCall*) override { return false; }
+  std::vector<std::shared_ptr<WorkerProcess>> workers_locked() override;
+
+ private:
+  void start_process_locked();
+  std::exception_ptr death_error_locked() const;
+  void die_locked(std::exception_ptr cause, std::string why);
+
+  std::shared_ptr<const WorkerLaunch> launch_;
+  PythonActorOptions options_;
+  std::string class_name_;
+  std::string constructor_frame_;
+  std::shared_ptr<WorkerProcess> worker_;
+  Future<void> ready_;
+  int restarts_ = 0;
+  int generation_ = 0;
+  bool dead_ = false;
+  bool closing_ = false;  // the last handle is gone
+  std::string death_reason_;
+  std::exception_ptr death_cause_;
+};
+
+}  // namespace fray::detail

@@ -1,0 +1,176 @@
+// One Python worker process and its pipes: requests out on one descriptor,
+// answers in on another (fds 3 and 4 in the worker), stdout and stderr read
+// line by line into the owner's log sink. Requests are answered in order, so
+// the answers pair with the calls in `inflight` from the front.
+//
+// Threads: any thread may send() (with the owner's mutex held: the frame is
+// written to the pipe at once, no hop to another thread). Everything else,
+// the fork, reading, timers, exit and reaping, runs on fray's worker I/O
+// thread. The fork happens there too because PR_SET_PDEATHSIG follows the
+// thread that forked, and that thread lives as long as the program.
+#pragma once
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/json/value.hpp>
+
+#include <algorithm>
+#include <array>
+#include <functional>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <utility>
+#include <variant>
+#include <vector>
+
+#include "fray/detail/pending_call.hpp"
+#include "fray/worker_log.hpp"
+
+namespace fray::detail {
+
+class WorkerProcess;
+
+// What completing calls looks like once the owner's mutex is released.
+struct Completion {
+  PendingCall* call;
+  std::variant<boost::json::value, std::exception_ptr> outcome;
+};
+using Completions = std::vector<Completion>;
+void run_completions(Completions& done) noexcept;
+
+// How a worker ended.
+struct WorkerExit {
+  int pid = 0;
+  std::optional<int> exit_code, signal;
+  std::vector<std::string> last_stderr;
+  // Why fray killed it, if it did.
+  enum class Cause { none, timeout, cancel, shutdown, retire } cause = Cause::none;
+  std::string launch_error;  // set when it never ran
+};
+
+// A pool or an actor: decides what workers do.
+class WorkerOwner : public std::enable_shared_from_this<WorkerOwner> {
+ public:
+  virtual ~WorkerOwner() = default;
+  std::mutex mutex;
+
+  // All on the I/O thread with `mutex` held. Answers of `worker` were paired
+  // with their calls (`done` completes them after unlocking).
+  virtual void on_answered(WorkerProcess& worker, Completions& done) = 0;
+  // The worker is gone and reaped; `unanswered` were in flight, in order.
+  virtual void on_exit(WorkerProcess& worker, const WorkerExit& exit, std::deque<PendingCall*> unanswered,
+                       Completions& done) = 0;
+  // Without the mutex.
+  virtual void on_log(const WorkerLogLine& line) = 0;
+  // cancel() on a call's future, on the I/O thread, without the mutex.
+  void cancel(PendingCall* call);
+  // Is `call` queued here (not sent to a worker)? Then take it out.
+  virtual bool unqueue_locked(PendingCall* call) = 0;
+  virtual std::vector<std::shared_ptr<WorkerProcess>> workers_locked() = 0;
+};
+
+struct WorkerLaunch {
+  std::string python;            // the env's bin/python
+  std::string script;            // fray_worker.py
+  std::vector<std::string> env;  // KEY=VALUE, the whole environment
+  std::string cwd;               // empty: this process's
+  std::size_t max_frame_bytes = 0;
+  std::chrono::milliseconds cancel_grace{0};
+};
+
+// "the Python worker L (pid N) was killed by signal 9 (SIGKILL) while it ran the call; its last lines on stderr: ..."
+std::string crash_message(const std::string& label, const WorkerExit& exit);
+
+// fray's worker I/O thread (started on first use).
+boost::asio::io_context& worker_io();
+// How long the I/O thread and an idle worker poll for what comes next before
+// they sleep: FRAY_WORKER_SPIN_US (microseconds; default 0: never poll).
+std::chrono::microseconds answer_spin();
+// An answer is expected soon: the I/O thread polls instead of sleeping for a while.
+void request_answer_spin() noexcept;
+bool on_worker_io_thread() noexcept;
+
+class WorkerProcess : public std::enable_shared_from_this<WorkerProcess> {
+ public:
+  // Creates the pipes (any thread); start() forks on the I/O thread.
+  WorkerProcess(std::shared_ptr<WorkerOwner> owner, std::shared_ptr<const WorkerLaunch> launch, std::string label);
+  WorkerProcess(const WorkerProcess&) = delete;
+  ~WorkerProcess();
+
+  // Posts the fork to the I/O thread.
+  void start();
+
+  // With the owner's mutex held, any thread: writes the request now (what
+  // the pipe cannot take yet goes out when it drains).
+  void send_locked(PendingCall* call, bool flush = true);
+  // Writes what send_locked(call, false) left in the buffer.
+  void flush_locked();
+  // Closes the request pipe: the worker exits once it has answered what it got.
+  void close_input_locked();
+  // Kills the process group (SIGKILL); `cause` says why in on_exit.
+  void kill_locked(WorkerExit::Cause cause);
+  // SIGINT to the running call (KeyboardInterrupt), then kill_locked(cancel)
+  // if it is still running after the grace period.
+  void interrupt_head_locked();
+
+  const std::string& label() const noexcept { return label_; }
+  int pid() const noexcept { return pid_; }
+  bool exited() const noexcept { return exited_; }
+  bool accepting() const noexcept { return input_open_ && cause_ == WorkerExit::Cause::none; }
+
+  // Calls sent and not answered, oldest first (owner's mutex).
+  std::deque<PendingCall*> inflight;
+  std::uint64_t calls_sent = 0;
+  std::chrono::steady_clock::time_point idle_since{};
+
+ private:
+  void spawn();
+  void fail_launch(std::string why);
+  void wait_writable();
+  void read_answers();
+  bool pump_answers(bool final);
+  void read_log(int which);
+  void log_bytes(int which, const char* data, std::size_t n, bool final);
+  void on_exited();
+  void head_changed_locked();
+  void arm_head_timer(std::uint64_t seq, std::chrono::steady_clock::time_point when, bool is_grace);
+
+  std::shared_ptr<WorkerOwner> owner_;  // until it exits (then the cycle breaks)
+  std::shared_ptr<const WorkerLaunch> launch_;
+  std::string label_;
+  boost::asio::io_context& io_;
+
+  // Our ends, and the child's until the fork.
+  int to_worker_ = -1, from_worker_ = -1, out_read_ = -1, err_read_ = -1;
+  int child_in_ = -1, child_out_ = -1, child_stdout_ = -1, child_stderr_ = -1;
+  int pid_ = -1;
+
+  // Guarded by the owner's mutex.
+  std::string out_;
+  std::size_t out_sent_ = 0;
+  bool input_open_ = true;
+  bool write_wait_posted_ = false;
+  bool started_ = false;
+  bool exited_ = false;
+  WorkerExit::Cause cause_ = WorkerExit::Cause::none;
+  std::uint64_t head_seq_ = 0;
+
+  // I/O thread only.
+  std::unique_ptr<boost::asio::posix::stream_descriptor> answers_, requests_, pidfd_;
+  std::array<std::unique_ptr<boost::asio::posix::stream_descriptor>, 2> logs_;
+  std::array<std::string, 2> log_partial_;
+  std::deque<std::string> last_stderr_;
+  std::string in_;
+  std::size_t in_used_ = 0;
+  bool expecting_answers_ = false;
+  boost::asio::steady_timer head_timer_;
+};
+
+}  // namespace fray::detail

@@ -1,0 +1,85 @@
+// How arguments reach Python: every argument goes through
+// boost::json::value_from (so user types convert with their tag_invoke),
+// and fray::kw("name", value) makes a keyword argument. A type that does
+// not convert to JSON is a compile error at the call.
+//
+//   pool.call<int>("m:f", 1, std::string("two"), fray::kw("scale", 2.5));   // f(1, "two", scale=2.5)
+#pragma once
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <boost/json/value_from.hpp>
+#include <boost/json/value_to.hpp>
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+namespace fray {
+
+// One keyword argument: fray::kw("name", value).
+struct KeywordArg {
+  std::string name;
+  boost::json::value value;
+};
+
+template <class T>
+inline constexpr bool is_json_convertible_v =
+    std::is_convertible_v<T, boost::json::value> || boost::json::has_value_from<std::decay_t<T>>::value;
+
+template <class T>
+KeywordArg kw(std::string name, T&& value) {
+  static_assert(is_json_convertible_v<T>,
+                "fray::kw(name, value): the value has no JSON form (give its type a boost::json tag_invoke "
+                "value_from overload)");
+  return KeywordArg{std::move(name), boost::json::value_from(std::forward<T>(value))};
+}
+
+// Per-call options: pool.call<R>(PythonCallOptions{}.with_timeout(5s), "m:f", args...).
+struct PythonCallOptions {
+  // Past it the call fails with PythonCallTimeout and its worker is killed
+  // and replaced; unset: the pool's call_timeout.
+  std::optional<std::chrono::milliseconds> timeout;
+  // Runs the call again (on another worker) this many times when its worker
+  // crashes under it (Ray's max_retries for system failures). A Python
+  // exception is never retried here (TaskOptions::retry_if can, via ctx.run).
+  int max_retries = 0;
+
+  PythonCallOptions& with_timeout(std::chrono::milliseconds value) { timeout = value; return *this; }
+  PythonCallOptions& with_max_retries(int value) { max_retries = value; return *this; }
+};
+
+namespace detail {
+
+struct PackedArgs {
+  boost::json::array args;
+  boost::json::object kwargs;
+};
+
+template <class A>
+void pack_argument(PackedArgs& packed, A&& arg) {
+  using T = std::decay_t<A>;
+  if constexpr (std::is_same_v<T, KeywordArg>) {
+    packed.kwargs[arg.name] = std::forward<A>(arg).value;
+  } else {
+    static_assert(is_json_convertible_v<A>,
+                  "a Python call's argument has no JSON form: use JSON-like types (numbers, strings, vectors, "
+                  "maps, boost::json::value) or give the type a boost::json tag_invoke value_from overload");
+    packed.args.push_back(boost::json::value_from(std::forward<A>(arg)));
+  }
+}
+
+template <class... A>
+PackedArgs pack_arguments(A&&... args) {
+  PackedArgs packed;
+  packed.args.reserve(sizeof...(A));
+  (pack_argument(packed, std::forward<A>(args)), ...);
+  return packed;
+}
+
+}  // namespace detail
+
+}  // namespace fray

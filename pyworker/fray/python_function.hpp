@@ -1,0 +1,124 @@
+// PythonFunction<R>: a Python function of a WorkerPool as a C++ callable
+// that ctx.run(...) takes, so a Python call is a task like any other:
+// TaskOptions' retries, resources and name apply, and cancel() on the task
+// reaches the Python call (SIGINT in the worker).
+//
+//   fray::Future<int> sum = ctx.run(fray::TaskOptions{}.with_max_retries(2), pool.function<int>("m:add"), 1, 2);
+#pragma once
+
+#include <boost/json/value.hpp>
+
+#include <coroutine>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "fray/detail/frame_context.hpp"
+#include "fray/detail/pending_call.hpp"
+#include "fray/detail/worker_launch.hpp"
+#include "fray/future.hpp"
+#include "fray/python_args.hpp"
+#include "fray/task.hpp"
+
+namespace fray {
+
+namespace detail {
+
+class PoolCore;
+std::size_t pool_max_frame_bytes(const PoolCore& pool) noexcept;
+void pool_submit(PoolCore& pool, PendingCall* call);
+
+// A call's state, ready to submit: the caller adopts its future reference.
+template <class R>
+CallState<R>* new_call(std::string frame, const PythonCallOptions& options, const std::shared_ptr<WorkerOwner>& owner) {
+  auto* call = new CallState<R>();
+  call->frame = std::move(frame);
+  call->timeout = options.timeout;
+  call->retries_left = options.max_retries;
+  call->set_owner(owner);
+  call->arm_cancel();
+  return call;
+}
+
+// Makes the call's state, encodes the request, submits it. Errors before
+// the call is sent (FrameTooLarge, a closed pool) go to the future.
+template <class R>
+Future<R> submit_call(const std::shared_ptr<PoolCore>& pool, const PythonCallOptions& options,
+                      std::string_view function, PackedArgs&& packed) {
+  if (!pool) return failed_call<R>(std::make_exception_ptr(Error("empty fray WorkerPool (moved from)")));
+  std::string frame;
+  try {
+    frame = encode_request('f', function, std::move(packed), pool_max_frame_bytes(*pool));
+  } catch (...) {
+    return failed_call<R>(std::current_exception());
+  }
+  auto* call = new_call<R>(std::move(frame), options, std::static_pointer_cast<WorkerOwner>(pool));
+  Future<R> future(call);
+  pool_submit(*pool, call);
+  return future;
+}
+
+// co_await of a Python call's future inside a task: cancelling the task
+// cancels the call, and the task waits for the call to stop.
+template <class R>
+class PythonCallAwaiter : Waiter, CancelHook {
+ public:
+  explicit PythonCallAwaiter(Future<R> future) : future_(std::move(future)) {}
+  PythonCallAwaiter(const PythonCallAwaiter&) = delete;
+
+  bool await_ready() const { return future_.ready(); }
+  template <class Promise>
+  bool await_suspend(std::coroutine_handle<Promise> handle) {
+    resumption_.handle = handle;
+    frame_ = frame_context_of(handle);
+    if (frame_ != nullptr) resumption_.executor = frame_->executor;
+    on_ready = [](Waiter* self) noexcept { static_cast<PythonCallAwaiter*>(self)->resumption_.schedule(); };
+    on_cancel = [](CancelHook* self) noexcept { static_cast<PythonCallAwaiter*>(self)->future_.cancel(); };
+    if (frame_ != nullptr && !frame_->begin_suspend(this)) future_.cancel();  // cancelled already
+    return future_.state_ptr()->add_waiter(this);
+  }
+  R await_resume() {
+    if (frame_ != nullptr) frame_->end_suspend();
+    return std::move(future_).get();
+  }
+
+ private:
+  Future<R> future_;
+  FrameContext* frame_ = nullptr;
+  Resumption resumption_;
+};
+
+template <class R>
+Task<R> await_python_call(Future<R> future) {
+  if constexpr (std::is_void_v<R>) {
+    co_await PythonCallAwaiter<R>(std::move(future));
+  } else {
+    co_return co_await PythonCallAwaiter<R>(std::move(future));
+  }
+}
+
+}  // namespace detail
+
+template <class R = boost::json::value>
+class PythonFunction {
+ public:
+  PythonFunction(std::shared_ptr<detail::PoolCore> pool, std::string name, PythonCallOptions options)
+      : pool_(std::move(pool)), name_(std::move(name)), options_(options) {}
+
+  // Sends the call now and returns a task that waits for it.
+  template <class... Args>
+  Task<R> operator()(Args&&... args) const {
+    auto packed = detail::pack_arguments(std::forward<Args>(args)...);
+    return detail::await_python_call<R>(detail::submit_call<R>(pool_, options_, name_, std::move(packed)));
+  }
+
+  const std::string& name() const noexcept { return name_; }
+
+ private:
+  std::shared_ptr<detail::PoolCore> pool_;
+  std::string name_;
+  PythonCallOptions options_;
+};
+
+}  // namespace fray

@@ -1,0 +1,47 @@
+// What a Python worker process gets, for pools and actors alike: env vars on
+// top of the env's own, a working directory, where its output goes, the
+// frame size limit, and how long a cancelled call has to stop.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "fray/worker_log.hpp"
+
+namespace fray {
+
+template <class Self>
+struct WorkerProcessOptions {
+  // Added to the env's own variables (they win). A pool serves one set of
+  // them, so they never leak into another pool's workers.
+  std::map<std::string, std::string> env;
+  // The workers' working directory, also first on sys.path (as for
+  // `python -c`); unset: this process's.
+  std::optional<std::filesystem::path> cwd;
+  // Each line the workers print; unset: log_to_stderr.
+  WorkerLogSink on_log;
+  // Requests and results above this many bytes of JSON fail with FrameTooLarge.
+  std::size_t max_frame_bytes = std::size_t(256) << 20;
+  // cancel() sends SIGINT (KeyboardInterrupt in the call); a call still
+  // running this long after is stopped by killing its worker.
+  std::chrono::milliseconds cancel_grace = std::chrono::seconds(2);
+  // A default timeout for every call (PythonCallOptions::timeout wins).
+  std::optional<std::chrono::milliseconds> call_timeout;
+
+  Self& with_env(std::string key, std::string value) { env[std::move(key)] = std::move(value); return self(); }
+  Self& with_cwd(std::filesystem::path dir) { cwd = std::move(dir); return self(); }
+  Self& with_log_sink(WorkerLogSink sink) { on_log = std::move(sink); return self(); }
+  Self& with_max_frame_bytes(std::size_t bytes) { max_frame_bytes = bytes; return self(); }
+  Self& with_cancel_grace(std::chrono::milliseconds grace) { cancel_grace = grace; return self(); }
+  Self& with_call_timeout(std::chrono::milliseconds timeout) { call_timeout = timeout; return self(); }
+
+ private:
+  Self& self() { return static_cast<Self&>(*this); }
+};
+
+}  // namespace fray

@@ -1,0 +1,673 @@
+#include "fray/detail/worker_process.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/json/parse.hpp>
+#include <fmt/format.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+
+#include <boost/asio/executor_work_guard.hpp>
+
+#include "fray/detail/cpu_relax.hpp"
+#include "fray/python_errors.hpp"
+
+namespace fray::detail {
+
+namespace asio = boost::asio;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+// fray's worker I/O thread. Lives until the program exits, so the
+// PR_SET_PDEATHSIG of the workers it forks stays armed that long.
+//
+// Its loop sleeps in epoll as usual. With FRAY_WORKER_SPIN_US set, while an
+// answer is expected soon it polls without sleeping for that long instead,
+// because waking a sleeping thread costs tens of microseconds on small VMs.
+// A caller that sends to an idle worker asks for that (the wake-up it may
+// cost happens while Python runs, not after). Off by default: on a machine
+// whose cores are busy, polling threads take the core the worker needs
+// (measured: 100 us round trips became 400 us to 4 ms).
+class IoThread {
+ public:
+  static IoThread& instance() {
+    static IoThread thread;
+    return thread;
+  }
+  asio::io_context& io() { return io_; }
+  bool is_current() const noexcept { return id_.load(std::memory_order_acquire) == std::this_thread::get_id(); }
+
+  void request_spin() noexcept {
+    if (spin_.count() == 0) return;
+    const auto until = (Clock::now() + spin_).time_since_epoch().count();
+    spin_until_.store(until, std::memory_order_seq_cst);
+    if (!is_current() && sleeping_.load(std::memory_order_seq_cst)) {
+      asio::post(io_, [] {});  // wake it to spin
+    }
+  }
+
+ private:
+  IoThread() : guard_(io_.get_executor()), spin_(answer_spin()) {
+    thread_ = std::thread([this] { loop(); });
+  }
+  ~IoThread() {
+    stopping_.store(true);
+    guard_.reset();
+    io_.stop();
+    thread_.join();
+  }
+
+  void loop() {
+    // A write to a pipe whose reader died must fail with EPIPE here, not
+    // kill the program; the children reset their mask before exec.
+    sigset_t blocked;
+    sigemptyset(&blocked);
+    sigaddset(&blocked, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
+    id_.store(std::this_thread::get_id(), std::memory_order_release);
+    while (!stopping_.load(std::memory_order_acquire) && !io_.stopped()) {
+      if (Clock::now().time_since_epoch().count() < spin_until_.load(std::memory_order_seq_cst)) {
+        if (io_.poll() == 0) cpu_relax();
+        continue;
+      }
+      sleeping_.store(true, std::memory_order_seq_cst);
+      if (Clock::now().time_since_epoch().count() >= spin_until_.load(std::memory_order_seq_cst)) io_.run_one();
+      sleeping_.store(false, std::memory_order_seq_cst);
+    }
+  }
+
+  asio::io_context io_{1};
+  asio::executor_work_guard<asio::io_context::executor_type> guard_;
+  std::atomic<std::thread::id> id_{};
+  std::atomic<Clock::rep> spin_until_{0};
+  std::atomic<bool> sleeping_{false};
+  std::atomic<bool> stopping_{false};
+  const std::chrono::microseconds spin_;
+  std::thread thread_;
+};
+
+void close_fd(int& fd) noexcept {
+  if (fd >= 0) ::close(fd);
+  fd = -1;
+}
+
+void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
+
+int pidfd_open(pid_t pid) {
+#if defined(SYS_pidfd_open)
+  return int(::syscall(SYS_pidfd_open, pid, 0));
+#else
+  errno = ENOSYS;
+  return -1;
+#endif
+}
+
+constexpr std::size_t kLastStderrLines = 20;
+constexpr std::size_t kReadChunk = 1 << 16;
+
+// Everything the child needs, prepared before fork: between fork and exec
+// only async-signal-safe calls are allowed.
+struct ChildPlan {
+  pid_t parent;
+  int fds[5];  // become 0..4: stdin (/dev/null), stdout, stderr, requests, answers
+  const char* python;
+  char* const* argv;
+  char* const* envp;
+  const char* cwd;  // null: stay
+};
+
+void child_write(const char* text) noexcept {
+  const std::size_t n = std::strlen(text);
+  [[maybe_unused]] ssize_t ignored = ::write(STDERR_FILENO, text, n);
+}
+
+[[noreturn]] void child_exec(const ChildPlan& plan) noexcept {
+  if (::setpgid(0, 0) != 0) ::_exit(126);
+  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) ::_exit(126);
+  if (::getppid() != plan.parent) ::_exit(126);  // the driver died before prctl
+  int moved[5];
+  // Above the targets first, so that no dup2 overwrites a source.
+  for (int i = 0; i < 5; ++i) {
+    moved[i] = ::fcntl(plan.fds[i], F_DUPFD_CLOEXEC, 10);
+    if (moved[i] < 0) ::_exit(126);
+  }
+  for (int i = 0; i < 5; ++i) {
+    if (::dup2(moved[i], i) < 0) ::_exit(126);  // the copy is not close-on-exec
+  }
+#if defined(SYS_close_range)
+  ::syscall(SYS_close_range, 5u, ~0u, 0u);  // nothing else of the driver's leaks in
+#endif
+  struct sigaction default_action {};
+  default_action.sa_handler = SIG_DFL;
+  sigemptyset(&default_action.sa_mask);
+  for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGCHLD}) ::sigaction(sig, &default_action, nullptr);
+  sigset_t none;
+  sigemptyset(&none);
+  ::sigprocmask(SIG_SETMASK, &none, nullptr);
+  if (plan.cwd != nullptr && ::chdir(plan.cwd) != 0) {
+    child_write("fray: cannot enter the worker's working directory\n");
+    ::_exit(126);
+  }
+  ::execve(plan.python, plan.argv, plan.envp);
+  child_write("fray: cannot execute the env's python for a worker: ");
+  child_write(plan.python);
+  child_write("\n");
+  ::_exit(127);
+}
+
+std::string describe_status(const WorkerExit& exit) {
+  if (exit.signal) {
+    const char* name = ::sigabbrev_np(*exit.signal);
+    return fmt::format("was killed by signal {} (SIG{})", *exit.signal, name != nullptr ? name : "?");
+  }
+  if (exit.exit_code) return fmt::format("exited with status {}", *exit.exit_code);
+  return exit.launch_error.empty() ? "ended" : "could not start: " + exit.launch_error;
+}
+
+// One answer frame -> the call's outcome.
+std::variant<boost::json::value, std::exception_ptr> outcome_of(const std::string& payload) {
+  try {
+    boost::json::value frame = boost::json::parse(payload);
+    boost::json::object& object = frame.as_object();
+    if (auto* result = object.if_contains("r")) return std::move(*result);
+    const boost::json::object& e = object.at("e").as_object();
+    auto text = [&](const char* key) -> std::string {
+      const auto* v = e.if_contains(key);
+      return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
+    };
+    const auto flag = [&](const char* key) {
+      const auto* v = e.if_contains(key);
+      return v != nullptr && v->is_bool() && v->as_bool();
+    };
+    if (flag("frame")) return std::make_exception_ptr(FrameTooLarge(text("message")));
+    if (flag("lookup")) {
+      return std::make_exception_ptr(
+          PythonFunctionNotFound(text("type"), text("module"), text("message"), text("traceback")));
+    }
+    return std::make_exception_ptr(PythonError(text("type"), text("module"), text("message"), text("traceback")));
+  } catch (const std::exception& e) {
+    return std::make_exception_ptr(Error(std::string("malformed answer from a Python worker: ") + e.what()));
+  }
+}
+
+}  // namespace
+
+std::chrono::microseconds answer_spin() {
+  static const std::chrono::microseconds spin = [] {
+    const char* text = std::getenv("FRAY_WORKER_SPIN_US");
+    if (text == nullptr || *text == '\0') return std::chrono::microseconds(0);
+    return std::chrono::microseconds(std::max(0L, std::strtol(text, nullptr, 10)));
+  }();
+  return spin;
+}
+
+asio::io_context& worker_io() { return IoThread::instance().io(); }
+void request_answer_spin() noexcept { IoThread::instance().request_spin(); }
+bool on_worker_io_thread() noexcept { return IoThread::instance().is_current(); }
+
+void run_completions(Completions& done) noexcept {
+  for (Completion& c : done) {
+    if (auto* error = std::get_if<std::exception_ptr>(&c.outcome)) {
+      c.call->fail(*error);
+    } else {
+      c.call->complete(std::move(std::get<boost::json::value>(c.outcome)));
+    }
+  }
+  done.clear();
+}
+
+void PendingCall::cancel_hook(CancelHook* self) noexcept {
+  auto* call = static_cast<PendingCall*>(self);
+  auto owner = call->owner_.lock();
+  if (!owner) return;
+  // Under the state's lock here: the work happens on the I/O thread.
+  call->state().add_ref();
+  asio::post(worker_io(), [owner = std::move(owner), call] {
+    owner->cancel(call);
+    call->state().release();
+  });
+}
+
+void WorkerOwner::cancel(PendingCall* call) {
+  Completions done;
+  {
+    std::lock_guard guard(mutex);
+    if (unqueue_locked(call)) {
+      done.push_back({call, std::make_exception_ptr(TaskCancelled())});
+    } else {
+      for (auto& worker : workers_locked()) {
+        auto& calls = worker->inflight;
+        auto it = std::find(calls.begin(), calls.end(), call);
+        if (it == calls.end()) continue;
+        if (!call->cancelling) {
+          call->cancelling = true;
+          if (it == calls.begin()) worker->interrupt_head_locked();
+        }
+        break;
+      }
+    }
+  }
+  run_completions(done);
+}
+
+WorkerProcess::WorkerProcess(std::shared_ptr<WorkerOwner> owner, std::shared_ptr<const WorkerLaunch> launch,
+                             std::string label)
+    : owner_(owner), launch_(std::move(launch)), label_(std::move(label)), io_(worker_io()), head_timer_(io_) {
+  // Requests go through a socket so that a write to a dead worker fails with
+  // EPIPE (MSG_NOSIGNAL) on any thread instead of raising SIGPIPE.
+  int requests[2], answers[2], out[2], err[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, requests) != 0) {
+    throw Error(fmt::format("cannot create a socket pair for a Python worker: {}", std::strerror(errno)));
+  }
+  to_worker_ = requests[0];
+  child_in_ = requests[1];
+  auto make_pipe = [](int ends[2]) {
+    if (::pipe2(ends, O_CLOEXEC) != 0) throw Error(fmt::format("cannot create a pipe for a Python worker: {}", std::strerror(errno)));
+  };
+  try {
+    make_pipe(answers);
+    from_worker_ = answers[0];
+    child_out_ = answers[1];
+    make_pipe(out);
+    out_read_ = out[0];
+    child_stdout_ = out[1];
+    make_pipe(err);
+    err_read_ = err[0];
+    child_stderr_ = err[1];
+  } catch (...) {
+    for (int* fd : {&to_worker_, &child_in_, &from_worker_, &child_out_, &out_read_, &child_stdout_}) close_fd(*fd);
+    throw;
+  }
+  for (int fd : {to_worker_, from_worker_, out_read_, err_read_}) set_nonblocking(fd);
+  // Big requests (a 10 MB argument) go out in fewer wake-ups.
+  int size = 1 << 20;
+  ::setsockopt(to_worker_, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+}
+
+WorkerProcess::~WorkerProcess() {
+  if (pid_ > 0 && !exited_) {
+    // Only when the I/O thread is torn down at exit with the worker alive.
+    ::kill(-pid_, SIGKILL);
+    while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
+    }
+  }
+  if (requests_) requests_->release();
+  for (int* fd : {&to_worker_, &child_in_, &child_out_, &child_stdout_, &child_stderr_}) close_fd(*fd);
+  if (!answers_) close_fd(from_worker_);
+  if (!logs_[0]) close_fd(out_read_);
+  if (!logs_[1]) close_fd(err_read_);
+}
+
+void WorkerProcess::start() {
+  asio::post(io_, [self = shared_from_this()] { self->spawn(); });
+}
+
+void WorkerProcess::spawn() {
+  const WorkerLaunch& launch = *launch_;
+  std::vector<std::string> args = {launch.python, launch.script, "3", "4", std::to_string(launch.max_frame_bytes),
+                                   std::to_string(answer_spin().count())};
+  std::vector<char*> argv;
+  for (auto& arg : args) argv.push_back(arg.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env = launch.env;
+  std::vector<char*> envp;
+  for (auto& entry : env) envp.push_back(entry.data());
+  envp.push_back(nullptr);
+  int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (devnull < 0) return fail_launch(fmt::format("cannot open /dev/null: {}", std::strerror(errno)));
+  ChildPlan plan{::getpid(), {devnull, child_stdout_, child_stderr_, child_in_, child_out_}, launch.python.c_str(),
+                 argv.data(), envp.data(), launch.cwd.empty() ? nullptr : launch.cwd.c_str()};
+  const pid_t pid = ::fork();
+  if (pid == 0) child_exec(plan);
+  const int fork_error = errno;
+  ::close(devnull);
+  for (int* fd : {&child_in_, &child_out_, &child_stdout_, &child_stderr_}) close_fd(*fd);
+  if (pid < 0) return fail_launch(fmt::format("fork failed: {}", std::strerror(fork_error)));
+
+  int pidfd = pidfd_open(pid);
+  answers_ = std::make_unique<asio::posix::stream_descriptor>(io_, from_worker_);
+  requests_ = std::make_unique<asio::posix::stream_descriptor>(io_, to_worker_);
+  logs_[0] = std::make_unique<asio::posix::stream_descriptor>(io_, out_read_);
+  logs_[1] = std::make_unique<asio::posix::stream_descriptor>(io_, err_read_);
+  {
+    auto owner = owner_;
+    std::lock_guard guard(owner->mutex);
+    pid_ = pid;
+    started_ = true;
+    if (cause_ != WorkerExit::Cause::none) ::kill(-pid_, SIGKILL);  // killed before it ran
+    flush_locked();
+  }
+  read_answers();
+  read_log(0);
+  read_log(1);
+  if (pidfd >= 0) {
+    pidfd_ = std::make_unique<asio::posix::stream_descriptor>(io_, pidfd);
+    pidfd_->async_wait(asio::posix::stream_descriptor::wait_read,
+                       [self = shared_from_this()](const boost::system::error_code&) { self->on_exited(); });
+  } else {
+    // No pidfd (kernels before 5.3): poll without reaping.
+    auto poll = std::make_shared<std::function<void()>>();
+    auto timer = std::make_shared<asio::steady_timer>(io_);
+    *poll = [self = shared_from_this(), timer, poll_weak = std::weak_ptr(poll)] {
+      siginfo_t info{};
+      if (::waitid(P_PID, id_t(self->pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == self->pid_) {
+        self->on_exited();
+        return;
+      }
+      timer->expires_after(std::chrono::milliseconds(20));
+      timer->async_wait([poll = poll_weak.lock()](const boost::system::error_code& error) {
+        if (!error && poll) (*poll)();
+      });
+    };
+    (*poll)();
+  }
+}
+
+void WorkerProcess::fail_launch(std::string why) {
+  auto owner = std::move(owner_);
+  Completions done;
+  {
+    std::lock_guard guard(owner->mutex);
+    exited_ = true;
+    WorkerExit exit;
+    exit.launch_error = std::move(why);
+    exit.cause = cause_;
+    owner->on_exit(*this, exit, std::exchange(inflight, {}), done);
+  }
+  run_completions(done);
+}
+
+void WorkerProcess::send_locked(PendingCall* call, bool flush) {
+  const bool was_idle = inflight.empty();
+  inflight.push_back(call);
+  ++calls_sent;
+  // Appending while earlier bytes wait batches them into one write.
+  out_.append(call->frame);
+  if (flush && out_.size() - out_sent_ == call->frame.size()) flush_locked();
+  if (was_idle) {
+    head_changed_locked();
+    request_answer_spin();
+  }
+}
+
+void WorkerProcess::flush_locked() {
+  while (out_sent_ < out_.size()) {
+    const ssize_t n = ::send(to_worker_, out_.data() + out_sent_, out_.size() - out_sent_, MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      out_sent_ += std::size_t(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (started_ && !write_wait_posted_) {
+        write_wait_posted_ = true;
+        asio::post(io_, [self = shared_from_this()] { self->wait_writable(); });
+      }
+      return;
+    }
+    break;  // the worker is gone: its exit fails the calls
+  }
+  out_.clear();
+  out_sent_ = 0;
+}
+
+void WorkerProcess::wait_writable() {
+  requests_->async_wait(asio::posix::stream_descriptor::wait_write,
+                        [self = shared_from_this()](const boost::system::error_code& error) {
+                          auto owner = self->owner_;
+                          if (!owner) return;
+                          std::lock_guard guard(owner->mutex);
+                          self->write_wait_posted_ = false;
+                          if (!error && !self->exited_) self->flush_locked();
+                        });
+}
+
+void WorkerProcess::close_input_locked() {
+  if (!input_open_) return;
+  input_open_ = false;
+  ::shutdown(to_worker_, SHUT_WR);  // the worker reads end of file after what it got
+}
+
+void WorkerProcess::kill_locked(WorkerExit::Cause cause) {
+  if (cause_ == WorkerExit::Cause::none) cause_ = cause;
+  input_open_ = false;
+  if (pid_ > 0 && !exited_) ::kill(-pid_, SIGKILL);
+}
+
+void WorkerProcess::interrupt_head_locked() {
+  if (exited_) return;
+  if (pid_ > 0) ::kill(pid_, SIGINT);
+  arm_head_timer(head_seq_, Clock::now() + launch_->cancel_grace, true);
+}
+
+void WorkerProcess::head_changed_locked() {
+  ++head_seq_;
+  if (inflight.empty()) return;
+  PendingCall* head = inflight.front();
+  if (head->cancelling) {
+    interrupt_head_locked();
+  } else if (head->timeout) {
+    arm_head_timer(head_seq_, Clock::now() + *head->timeout, false);
+  }
+}
+
+void WorkerProcess::arm_head_timer(std::uint64_t seq, Clock::time_point when, bool is_grace) {
+  auto arm = [self = shared_from_this(), seq, when, is_grace] {
+    self->head_timer_.expires_at(when);
+    self->head_timer_.async_wait([self, seq, is_grace](const boost::system::error_code& error) {
+      if (error) return;
+      auto owner = self->owner_;
+      if (!owner) return;
+      std::lock_guard guard(owner->mutex);
+      if (seq != self->head_seq_ || self->exited_ || self->inflight.empty()) return;
+      self->kill_locked(is_grace ? WorkerExit::Cause::cancel : WorkerExit::Cause::timeout);
+    });
+  };
+  if (on_worker_io_thread()) {
+    arm();
+  } else {
+    asio::post(io_, std::move(arm));
+  }
+}
+
+void WorkerProcess::read_answers() {
+  answers_->async_wait(asio::posix::stream_descriptor::wait_read,
+                       [self = shared_from_this()](const boost::system::error_code& error) {
+                         if (error || !self->owner_) return;
+                         if (self->pump_answers(false)) self->read_answers();
+                         // More answers are coming: catch them without sleeping.
+                         if (self->expecting_answers_) request_answer_spin();
+                       });
+}
+
+// Reads what the answer pipe holds and completes the calls it answers.
+// False at end of file.
+bool WorkerProcess::pump_answers(bool final) {
+  bool open = true;
+  for (;;) {
+    // Room for the rest of a large frame at once, else a chunk.
+    std::size_t want = kReadChunk;
+    if (in_used_ >= 4) {
+      std::uint32_t length = 0;
+      std::memcpy(&length, in_.data(), 4);  // little-endian hosts only (x86, arm)
+      if (length + 4 > in_used_) want = std::max<std::size_t>(want, length + 4 - in_used_);
+    }
+    if (in_.size() < in_used_ + want) in_.resize(in_used_ + want);
+    const ssize_t n = ::read(from_worker_, in_.data() + in_used_, want);
+    if (n > 0) {
+      in_used_ += std::size_t(n);
+      if (std::size_t(n) < want) break;  // most likely drained
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n == 0) open = false;
+    break;
+  }
+  (void)final;
+  // Split off complete frames.
+  std::size_t offset = 0;
+  std::vector<std::string> payloads;
+  bool oversized = false;
+  while (in_used_ - offset >= 4) {
+    std::uint32_t length = 0;
+    std::memcpy(&length, in_.data() + offset, 4);
+    if (length > launch_->max_frame_bytes) {
+      oversized = true;
+      break;
+    }
+    if (in_used_ - offset - 4 < length) break;
+    payloads.emplace_back(in_.data() + offset + 4, length);
+    offset += 4 + length;
+  }
+  if (offset > 0) {
+    std::memmove(in_.data(), in_.data() + offset, in_used_ - offset);
+    in_used_ -= offset;
+  }
+  if (in_.size() > (4u << 20) && in_used_ < kReadChunk) {
+    in_.resize(kReadChunk);
+    in_.shrink_to_fit();
+  }
+  Completions done;
+  done.reserve(payloads.size());
+  std::vector<std::variant<boost::json::value, std::exception_ptr>> outcomes;
+  outcomes.reserve(payloads.size());
+  for (const auto& payload : payloads) outcomes.push_back(outcome_of(payload));
+  auto owner = owner_;
+  if (!owner) return false;
+  {
+    std::lock_guard guard(owner->mutex);
+    for (auto& outcome : outcomes) {
+      if (inflight.empty()) break;  // an answer nobody asked for: ignore it
+      PendingCall* call = inflight.front();
+      inflight.pop_front();
+      if (call->cancelling) outcome = std::make_exception_ptr(TaskCancelled());
+      done.push_back({call, std::move(outcome)});
+    }
+    if (!done.empty()) {
+      head_changed_locked();
+      if (inflight.empty()) idle_since = Clock::now();
+      owner->on_answered(*this, done);
+    }
+    expecting_answers_ = !inflight.empty();
+    if (oversized) kill_locked(WorkerExit::Cause::none);  // the protocol is broken: replace it
+  }
+  run_completions(done);
+  return open && !oversized;
+}
+
+void WorkerProcess::read_log(int which) {
+  logs_[which]->async_wait(asio::posix::stream_descriptor::wait_read,
+                           [self = shared_from_this(), which](const boost::system::error_code& error) {
+                             if (error || !self->logs_[which]) return;
+                             char buffer[8192];
+                             for (;;) {
+                               const ssize_t n = ::read(which == 0 ? self->out_read_ : self->err_read_, buffer, sizeof buffer);
+                               if (n > 0) {
+                                 self->log_bytes(which, buffer, std::size_t(n), false);
+                                 continue;
+                               }
+                               if (n < 0 && errno == EINTR) continue;
+                               if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
+                               self->log_bytes(which, nullptr, 0, true);  // end of file
+                               return;
+                             }
+                             self->read_log(which);
+                           });
+}
+
+void WorkerProcess::log_bytes(int which, const char* data, std::size_t n, bool final) {
+  std::string& partial = log_partial_[which];
+  partial.append(data, n);
+  auto emit = [&](std::string_view line) {
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (which == 1) {
+      last_stderr_.emplace_back(line);
+      if (last_stderr_.size() > kLastStderrLines) last_stderr_.pop_front();
+    }
+    if (auto owner = owner_) {
+      try {
+        owner->on_log(WorkerLogLine{label_, pid_, which == 1, line});
+      } catch (...) {
+        // A sink's failure must not lose the worker.
+      }
+    }
+  };
+  std::size_t start = 0;
+  for (std::size_t newline; (newline = partial.find('\n', start)) != std::string::npos; start = newline + 1) {
+    emit(std::string_view(partial).substr(start, newline - start));
+  }
+  partial.erase(0, start);
+  if (final && !partial.empty()) {
+    emit(partial);
+    partial.clear();
+  }
+}
+
+void WorkerProcess::on_exited() {
+  if (exited_ || !owner_) return;
+  // Whatever it left in its group goes too; its pid keeps the group id
+  // reserved until it is reaped.
+  ::kill(-pid_, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  }
+  // It is gone, so what it wrote is all in the pipes: take it now.
+  pump_answers(true);
+  char buffer[8192];
+  for (int which : {0, 1}) {
+    for (;;) {
+      const ssize_t n = ::read(which == 0 ? out_read_ : err_read_, buffer, sizeof buffer);
+      if (n > 0) {
+        log_bytes(which, buffer, std::size_t(n), false);
+        continue;
+      }
+      if (n < 0 && errno == EINTR) continue;
+      break;
+    }
+    log_bytes(which, nullptr, 0, true);
+  }
+  WorkerExit exit;
+  exit.pid = pid_;
+  if (WIFEXITED(status)) exit.exit_code = WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) exit.signal = WTERMSIG(status);
+  exit.last_stderr.assign(last_stderr_.begin(), last_stderr_.end());
+  auto owner = std::move(owner_);  // breaks the owner <-> worker cycle
+  Completions done;
+  {
+    std::lock_guard guard(owner->mutex);
+    exited_ = true;
+    exit.cause = cause_;
+    owner->on_exit(*this, exit, std::exchange(inflight, {}), done);
+  }
+  run_completions(done);
+  head_timer_.cancel();
+  boost::system::error_code ignored;
+  for (auto* descriptor : {&answers_, &pidfd_, &logs_[0], &logs_[1]}) {
+    if (*descriptor) (*descriptor)->close(ignored);
+  }
+  if (requests_) requests_->cancel(ignored);
+}
+
+std::string crash_message(const std::string& label, const WorkerExit& exit) {
+  std::string message = fmt::format("the Python worker {} (pid {}) {} while it ran the call", label, exit.pid,
+                                    describe_status(exit));
+  if (!exit.last_stderr.empty()) {
+    message += "; its last lines on stderr:";
+    for (const auto& line : exit.last_stderr) message += "\n  " + line;
+  }
+  return message;
+}
+
+}  // namespace fray::detail

@@ -1,0 +1,137 @@
+"""Functions and classes for fray's Python worker tests (the same in every
+version of fray_probe, except what version() answers)."""
+
+import os
+import signal
+import sys
+import time
+
+from fray_probe import __version__
+
+
+def version():
+    return __version__
+
+
+def add(a, b):
+    return a + b
+
+
+def echo(*args, **kwargs):
+    return {"args": list(args), "kwargs": kwargs}
+
+
+def identity(value):
+    return value
+
+
+def length(value):
+    return len(value)
+
+
+def make_string(n, char="x"):
+    return char * n
+
+
+def fail(message):
+    raise ValueError(message)
+
+
+def segfault():
+    import ctypes
+    ctypes.string_at(0)
+
+
+def exit_now(code):
+    os._exit(code)
+
+
+def kill_self():
+    # What the kernel's OOM killer does.
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def sleep(seconds):
+    time.sleep(seconds)
+    return seconds
+
+
+def sleep_noting_interrupt(seconds, marker):
+    try:
+        time.sleep(seconds)
+    except KeyboardInterrupt:
+        with open(marker, "w") as f:
+            f.write("KeyboardInterrupt")
+        raise
+    return seconds
+
+
+def sleep_ignoring_interrupts(seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            time.sleep(0.01)
+        except KeyboardInterrupt:
+            pass
+    return seconds
+
+
+def shout(text):
+    print(text)
+    print("err:" + text, file=sys.stderr)
+    return len(text)
+
+
+def pid():
+    return os.getpid()
+
+
+def env(name):
+    return os.environ.get(name)
+
+
+def crash_once(marker):
+    """Crashes the first time (leaving `marker`), answers after."""
+    if not os.path.exists(marker):
+        open(marker, "w").close()
+        os._exit(9)
+    return "second try"
+
+
+def not_json():
+    return object()
+
+
+class Counter:
+    def __init__(self, start=0, step=1):
+        self.value = start
+        self.step = step
+        self.seen = []
+
+    def add(self, n=None):
+        self.value += self.step if n is None else n
+        return self.value
+
+    def get(self):
+        return self.value
+
+    def record(self, item):
+        self.seen.append(item)
+        return len(self.seen)
+
+    def history(self):
+        return self.seen
+
+    def crash(self):
+        os._exit(3)
+
+    def crash_once(self, marker):
+        return crash_once(marker)
+
+    def pid(self):
+        return os.getpid()
+
+
+class Broken:
+    def __init__(self):
+        raise RuntimeError("this actor cannot be built")
