@@ -12,7 +12,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <cctype>
+#include <filesystem>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
@@ -314,10 +317,38 @@ void WorkerProcess::start() {
   asio::post(io_, [self = shared_from_this()] { self->spawn(); });
 }
 
+namespace {
+
+bool is_module_name(const std::string& name) {
+  if (name.empty() || std::isdigit(static_cast<unsigned char>(name.front()))) return false;
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+}
+
+}  // namespace
+
+// The interpreter's command line up to the worker's own arguments. The
+// worker is imported rather than run as a script, so Python caches its
+// bytecode (a script is compiled at every start); its directory leaves
+// sys.path before user code runs. A script whose name is no module name
+// (FRAY_WORKER_SCRIPT=...) is run as a script.
+std::vector<std::string> worker_command(const std::string& python, const std::string& script_path) {
+  const std::filesystem::path script(script_path);
+  const std::string module = script.stem().string();
+  if (script.extension() != ".py" || !is_module_name(module)) return {python, script_path};
+  return {python, "-c",
+          fmt::format("import sys; sys.path.insert(0, sys.argv.pop(1)); import {0}; del sys.path[0]; {0}.start()",
+                      module),
+          script.parent_path().string()};
+}
+
 void WorkerProcess::spawn() {
   const WorkerLaunch& launch = *launch_;
-  std::vector<std::string> args = {launch.python, launch.script, "3", "4", std::to_string(launch.max_frame_bytes),
-                                   std::to_string(answer_spin().count())};
+  std::vector<std::string> args = worker_command(launch.python, launch.script);
+  for (std::string arg : {std::string("3"), std::string("4"), std::to_string(launch.max_frame_bytes),
+                          std::to_string(answer_spin().count())}) {
+    args.push_back(std::move(arg));
+  }
   std::vector<char*> argv;
   for (auto& arg : args) argv.push_back(arg.data());
   argv.push_back(nullptr);

@@ -14,6 +14,7 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <mutex>
 #include <numeric>
 #include <set>
@@ -462,18 +463,42 @@ TEST_CASE("fray call runs one Python call in an env and prints its JSON result")
 
 TEST_CASE("the worker program is found in the source tree, or where FRAY_WORKER_SCRIPT says") {
   TempDir dir("fray-pyworker-");
+  const auto command_line_of = [](WorkerPool& pool) {
+    std::string text = read_text(fmt::format("/proc/{}/cmdline", pool.call<int>("fray_probe.calls:pid").get()));
+    std::replace(text.begin(), text.end(), '\0', ' ');
+    return text;
+  };
+  // Imported as a module (so its bytecode is cached) when its name allows.
   const fs::path copy = dir / "my_worker.py";
   fs::copy_file(fs::path(FRAY_SOURCE_DIR) / "pyworker" / "fray_worker.py", copy);
   ::setenv("FRAY_WORKER_SCRIPT", copy.c_str(), 1);
   {
     WorkerPool pool(probe_env(1), WorkerPoolOptions{}.with_max_workers(1));
-    const int pid = pool.call<int>("fray_probe.calls:pid").get();
-    CHECK(read_text(fmt::format("/proc/{}/cmdline", pid)).find("my_worker.py") != std::string::npos);
+    const std::string command = command_line_of(pool);
+    CHECK(command.find("import my_worker") != std::string::npos);
+    CHECK(command.find(dir.path().string()) != std::string::npos);
+  }
+  // Run as a script when it is no module name.
+  const fs::path dashed = dir / "my-worker.py";
+  fs::copy_file(copy, dashed);
+  ::setenv("FRAY_WORKER_SCRIPT", dashed.c_str(), 1);
+  {
+    WorkerPool pool(probe_env(1), WorkerPoolOptions{}.with_max_workers(1));
+    CHECK(command_line_of(pool).find("my-worker.py") != std::string::npos);
+    CHECK(pool.call<int>("fray_probe.calls:add", 2, 3).get() == 5);
   }
   ::setenv("FRAY_WORKER_SCRIPT", (dir / "missing.py").c_str(), 1);
   CHECK_THROWS_AS(WorkerPool(probe_env(1)), fray::WorkerProgramNotFound);
   ::unsetenv("FRAY_WORKER_SCRIPT");
   WorkerPool pool(probe_env(1), WorkerPoolOptions{}.with_max_workers(1));
-  const int pid = pool.call<int>("fray_probe.calls:pid").get();
-  CHECK(read_text(fmt::format("/proc/{}/cmdline", pid)).find("pyworker/fray_worker.py") != std::string::npos);
+  CHECK(command_line_of(pool).find(FRAY_SOURCE_DIR "/pyworker") != std::string::npos);
+}
+
+TEST_CASE("user code imports from the working directory, never from the worker's own") {
+  TempDir dir("fray-pyworker-");
+  WorkerPool pool(probe_env(1), WorkerPoolOptions{}.with_max_workers(1).with_cwd(dir.path()));
+  const auto path = pool.call<std::vector<std::string>>("fray_probe.calls:sys_path").get();
+  REQUIRE(!path.empty());
+  CHECK(path.front() == dir.path().string());
+  for (const auto& entry : path) CHECK_MESSAGE(entry.find("/pyworker") == std::string::npos, entry);
 }

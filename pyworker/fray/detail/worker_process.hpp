@@ -88,6 +88,9 @@ struct WorkerLaunch {
 // "the Python worker L (pid N) was killed by signal 9 (SIGKILL) while it ran the call; its last lines on stderr: ..."
 std::string crash_message(const std::string& label, const WorkerExit& exit);
 
+// `python` running the worker program at `script`, before its arguments.
+std::vector<std::string> worker_command(const std::string& python, const std::string& script);
+
 // fray's worker I/O thread (started on first use).
 boost::asio::io_context& worker_io();
 // How long the I/O thread and an idle worker poll for what comes next before

@@ -86,6 +86,11 @@ def pid():
     return os.getpid()
 
 
+def sys_path():
+    import sys
+    return sys.path
+
+
 def env(name):
     return os.environ.get(name)
 
