@@ -29,7 +29,10 @@ void PoolCore::submit(PendingCall* call) {
       return;
     }
   }
-  call->fail(std::make_exception_ptr(TaskCancelled("the Python worker pool is closed")));
+  // Built before fail(), so the temporary is gone when a waiter may drop
+  // the last copy on its own thread.
+  std::exception_ptr closed = std::make_exception_ptr(TaskCancelled("the Python worker pool is closed"));
+  call->fail(std::move(closed));
 }
 
 void PoolCore::prestart(std::size_t count) {

@@ -35,6 +35,15 @@
 
 namespace fray::detail {
 
+namespace {
+// An error as an exception_ptr, its temporary gone by the time this
+// returns (see RunOperation::outcome_error).
+template <class E>
+std::exception_ptr made_error() {
+  return std::make_exception_ptr(E());
+}
+}  // namespace
+
 namespace asio = boost::asio;
 namespace bp = boost::process::v2;
 using Clock = std::chrono::steady_clock;
@@ -218,7 +227,7 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
       while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
       }
     }
-    if (!finished_) complete(std::make_exception_ptr(RuntimeStopped()));
+    if (!finished_) complete(made_error<RuntimeStopped>());
     close_fd(pidfd_fd_);
   }
 
@@ -501,31 +510,39 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
       boost::system::error_code ignored;
       in_pipe_->close(ignored);
     }
+    if (std::exception_ptr error = outcome_error()) {
+      complete(std::move(error));
+    } else {
+      complete(std::move(result_));
+    }
+  }
+
+  // The error the run ends with, if any. Built here so that the exception's
+  // temporaries (message strings shared with the stored copy) are gone
+  // before the future is completed: the waiter may drop the last copy on
+  // its own thread at once.
+  std::exception_ptr outcome_error() {
     const std::string name = spec_.executable.filename().string();
     switch (stop_) {
       case StopReason::timeout:
-        complete(std::make_exception_ptr(ProcessTimeout(
+        return std::make_exception_ptr(ProcessTimeout(
             fmt::format("{} (pid {}) did not finish within {} ms: its process group was killed", name, pid_,
                         options_.timeout->count()),
-            std::move(result_))));
-        break;
+            std::move(result_)));
       case StopReason::cancelled:
-        complete(std::make_exception_ptr(TaskCancelled(fmt::format("{} (pid {}) was cancelled", name, pid_))));
-        break;
+        return std::make_exception_ptr(TaskCancelled(fmt::format("{} (pid {}) was cancelled", name, pid_)));
       case StopReason::closed:
-        complete(std::make_exception_ptr(
-            TaskCancelled(fmt::format("{} (pid {}) was stopped: its isolated env was closed", name, pid_))));
-        break;
+        return std::make_exception_ptr(
+            TaskCancelled(fmt::format("{} (pid {}) was stopped: its isolated env was closed", name, pid_)));
       case StopReason::none:
         if (options_.check && !result_.ok()) {
           const std::string how = result_.signal != 0 ? fmt::format("was killed by signal {}", result_.signal)
                                                       : fmt::format("exited with status {}", result_.exit_code);
-          complete(std::make_exception_ptr(ProcessFailed(fmt::format("{} {}", name, how), std::move(result_))));
-        } else {
-          complete(std::move(result_));
+          return std::make_exception_ptr(ProcessFailed(fmt::format("{} {}", name, how), std::move(result_)));
         }
-        break;
+        return nullptr;
     }
+    return nullptr;
   }
 
   void complete(std::exception_ptr error) noexcept {
