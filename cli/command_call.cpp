@@ -4,6 +4,7 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include <cctype>
 #include <cstdio>
 #include <optional>
 
@@ -13,13 +14,17 @@ namespace fray::cli {
 namespace {
 
 constexpr std::string_view call_usage =
-    "usage: fray call [ENV OPTIONS] [--timeout SECONDS] [--quiet] [--] MODULE:FUNCTION [JSON_ARG]...\n";
+    "usage: fray call [ENV OPTIONS] [--timeout SECONDS] [--quiet] [--] MODULE:FUNCTION [JSON_ARG | NAME=JSON_ARG]...\n";
 constexpr std::string_view call_text = R"(
 Builds the env the options describe if it is not cached yet, then calls
 MODULE:FUNCTION (e.g. numpy:mean, my_pkg.tools:run) in a fray Python worker of
-the env, with each JSON_ARG as a positional argument, and prints the result as
+the env, with each JSON_ARG as a positional argument and each NAME=JSON_ARG
+(NAME a Python identifier) as a keyword argument, and prints the result as
 JSON on stdout. An argument that is not valid JSON is passed as a string
-('[1, 2]' is a list, 42 a number, '"42"' and hello strings). What the function
+('[1, 2]' is a list, 42 a number, '"42"' and hello strings; '"a=b"' is the
+string a=b, not a keyword). For example:
+  fray call --package numpy numpy:linspace 0 1 num=5
+What the function
 prints reaches stderr, each line tagged with its worker. The worker's working
 directory is the current one, and is first on sys.path.
 
@@ -42,6 +47,18 @@ boost::json::value argument_of(const std::string& text) {
   return parsed;
 }
 
+// "name=..." with a Python identifier before the '=': a keyword argument.
+std::optional<std::string_view> keyword_of(std::string_view text) {
+  const auto equals = text.find('=');
+  if (equals == 0 || equals == std::string_view::npos) return std::nullopt;
+  const std::string_view name = text.substr(0, equals);
+  if (std::isdigit(static_cast<unsigned char>(name.front()))) return std::nullopt;
+  for (char c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_') return std::nullopt;
+  }
+  return name;
+}
+
 }  // namespace
 
 int command_call(ArgReader args) {
@@ -55,11 +72,21 @@ int command_call(ArgReader args) {
   if (parsed.timeout) call.timeout = *parsed.timeout;
   const bool quiet = parsed.quiet;
   const std::vector<std::string>& rest = parsed.rest;
-  if (rest.empty()) args.fail("no MODULE:FUNCTION to call (fray call [OPTIONS] MODULE:FUNCTION [JSON_ARG]...)");
+  if (rest.empty()) args.fail("no MODULE:FUNCTION to call (fray call [OPTIONS] MODULE:FUNCTION [JSON_ARG | NAME=JSON_ARG]...)");
   const std::string function = rest.front();
   if (function.find(':') == std::string::npos) args.fail(fmt::format("'{}' is not MODULE:FUNCTION", function));
   boost::json::array call_args;
-  for (std::size_t i = 1; i < rest.size(); ++i) call_args.push_back(argument_of(rest[i]));
+  boost::json::object call_kwargs;
+  for (std::size_t i = 1; i < rest.size(); ++i) {
+    if (auto name = keyword_of(rest[i])) {
+      if (call_kwargs.contains(*name)) args.fail(fmt::format("keyword argument '{}' is given twice", *name));
+      call_kwargs[*name] = argument_of(rest[i].substr(name->size() + 1));
+    } else if (!call_kwargs.empty()) {
+      args.fail(fmt::format("positional argument '{}' follows a keyword argument", rest[i]));
+    } else {
+      call_args.push_back(argument_of(rest[i]));
+    }
+  }
 
   if (!quiet) {
     auto said = std::make_shared<bool>(false);
@@ -78,7 +105,7 @@ int command_call(ArgReader args) {
   }
   try {
     WorkerPool pool(*env, WorkerPoolOptions{}.with_max_workers(1).with_idle_timeout(std::chrono::milliseconds(0)));
-    const boost::json::value result = pool.call_json(call, function, std::move(call_args)).get();
+    const boost::json::value result = pool.call_json(call, function, std::move(call_args), std::move(call_kwargs)).get();
     fmt::print("{}\n", boost::json::serialize(result));
     return 0;
   } catch (const PythonError& e) {

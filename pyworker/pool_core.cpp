@@ -143,8 +143,9 @@ void PoolCore::on_exit(WorkerProcess& worker, const WorkerExit& exit, std::deque
     return;
   }
   drain_queue_locked();
-  if (exit.cause == WorkerExit::Cause::none || exit.cause == WorkerExit::Cause::retire) {
-    // Keep the prestarted ones.
+  // Keep the prestarted ones; not after a worker that could not start,
+  // whose replacement would fail the same way, over and over.
+  if (exit.launch_error.empty() && (exit.cause == WorkerExit::Cause::none || exit.cause == WorkerExit::Cause::retire)) {
     while (accepting_locked() < options_.min_workers) spawn_locked();
   }
 }

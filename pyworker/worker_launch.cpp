@@ -3,8 +3,7 @@
 #include <boost/json/serialize.hpp>
 #include <fmt/format.h>
 
-#include <cstring>
-
+#include "fray/detail/frame_length.hpp"
 #include "fray/detail/worker_script.hpp"
 #include "fray/python_errors.hpp"
 
@@ -50,8 +49,7 @@ std::string encode_request(char kind, std::string_view target, PackedArgs&& args
                                     json.size(), max_frame_bytes));
   }
   std::string frame(4, '\0');
-  const auto length = std::uint32_t(json.size());
-  std::memcpy(frame.data(), &length, 4);  // little-endian hosts only (x86, arm)
+  write_frame_length(frame.data(), std::uint32_t(json.size()));
   frame += json;
   return frame;
 }

@@ -6,9 +6,7 @@
 
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -23,7 +21,10 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 
+#include "fray/detail/child_launch.hpp"
 #include "fray/detail/cpu_relax.hpp"
+#include "fray/detail/frame_length.hpp"
+#include "fray/detail/posix_fd.hpp"
 #include "fray/python_errors.hpp"
 
 namespace fray::detail {
@@ -34,7 +35,7 @@ using Clock = std::chrono::steady_clock;
 namespace {
 
 // fray's worker I/O thread. Lives until the program exits, so the
-// PR_SET_PDEATHSIG of the workers it forks stays armed that long.
+// PR_SET_PDEATHSIG of the workers it launches stays armed that long.
 //
 // Its loop sleeps in epoll as usual. With FRAY_WORKER_SPIN_US set, while an
 // answer is expected soon it polls without sleeping for that long instead,
@@ -101,74 +102,8 @@ class IoThread {
   std::thread thread_;
 };
 
-void close_fd(int& fd) noexcept {
-  if (fd >= 0) ::close(fd);
-  fd = -1;
-}
-
-void set_nonblocking(int fd) { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
-
-int pidfd_open(pid_t pid) {
-#if defined(SYS_pidfd_open)
-  return int(::syscall(SYS_pidfd_open, pid, 0));
-#else
-  errno = ENOSYS;
-  return -1;
-#endif
-}
-
 constexpr std::size_t kLastStderrLines = 20;
 constexpr std::size_t kReadChunk = 1 << 16;
-
-// Everything the child needs, prepared before fork: between fork and exec
-// only async-signal-safe calls are allowed.
-struct ChildPlan {
-  pid_t parent;
-  int fds[5];  // become 0..4: stdin (/dev/null), stdout, stderr, requests, answers
-  const char* python;
-  char* const* argv;
-  char* const* envp;
-  const char* cwd;  // null: stay
-};
-
-void child_write(const char* text) noexcept {
-  const std::size_t n = std::strlen(text);
-  [[maybe_unused]] ssize_t ignored = ::write(STDERR_FILENO, text, n);
-}
-
-[[noreturn]] void child_exec(const ChildPlan& plan) noexcept {
-  if (::setpgid(0, 0) != 0) ::_exit(126);
-  if (::prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) ::_exit(126);
-  if (::getppid() != plan.parent) ::_exit(126);  // the driver died before prctl
-  int moved[5];
-  // Above the targets first, so that no dup2 overwrites a source.
-  for (int i = 0; i < 5; ++i) {
-    moved[i] = ::fcntl(plan.fds[i], F_DUPFD_CLOEXEC, 10);
-    if (moved[i] < 0) ::_exit(126);
-  }
-  for (int i = 0; i < 5; ++i) {
-    if (::dup2(moved[i], i) < 0) ::_exit(126);  // the copy is not close-on-exec
-  }
-#if defined(SYS_close_range)
-  ::syscall(SYS_close_range, 5u, ~0u, 0u);  // nothing else of the driver's leaks in
-#endif
-  struct sigaction default_action {};
-  default_action.sa_handler = SIG_DFL;
-  sigemptyset(&default_action.sa_mask);
-  for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGCHLD}) ::sigaction(sig, &default_action, nullptr);
-  sigset_t none;
-  sigemptyset(&none);
-  ::sigprocmask(SIG_SETMASK, &none, nullptr);
-  if (plan.cwd != nullptr && ::chdir(plan.cwd) != 0) {
-    child_write("fray: cannot enter the worker's working directory\n");
-    ::_exit(126);
-  }
-  ::execve(plan.python, plan.argv, plan.envp);
-  child_write("fray: cannot execute the env's python for a worker: ");
-  child_write(plan.python);
-  child_write("\n");
-  ::_exit(127);
-}
 
 std::string describe_status(const WorkerExit& exit) {
   if (exit.signal) {
@@ -267,7 +202,12 @@ void WorkerOwner::cancel(PendingCall* call) {
 
 WorkerProcess::WorkerProcess(std::shared_ptr<WorkerOwner> owner, std::shared_ptr<const WorkerLaunch> launch,
                              std::string label)
-    : owner_(owner), launch_(std::move(launch)), label_(std::move(label)), io_(worker_io()), head_timer_(io_) {
+    : owner_(owner),
+      launch_(std::move(launch)),
+      label_(std::move(label)),
+      io_(worker_io()),
+      head_timer_(io_),
+      exit_watch_(io_) {
   // Requests go through a socket so that a write to a dead worker fails with
   // EPIPE (MSG_NOSIGNAL) on any thread instead of raising SIGPIPE.
   int requests[2], answers[2], out[2], err[2];
@@ -344,30 +284,34 @@ std::vector<std::string> worker_command(const std::string& python, const std::st
 
 void WorkerProcess::spawn() {
   const WorkerLaunch& launch = *launch_;
-  std::vector<std::string> args = worker_command(launch.python, launch.script);
-  for (std::string arg : {std::string("3"), std::string("4"), std::to_string(launch.max_frame_bytes),
+  ChildLaunch child;
+  std::vector<std::string> command = worker_command(launch.python, launch.script);
+  child.executable = command.front();
+  child.args.assign(std::make_move_iterator(command.begin() + 1), std::make_move_iterator(command.end()));
+  // The protocol's descriptors keep their numbers in the worker, which is told them.
+  for (std::string arg : {std::to_string(child_in_), std::to_string(child_out_), std::to_string(launch.max_frame_bytes),
                           std::to_string(answer_spin().count())}) {
-    args.push_back(std::move(arg));
+    child.args.push_back(std::move(arg));
   }
-  std::vector<char*> argv;
-  for (auto& arg : args) argv.push_back(arg.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env = launch.env;
-  std::vector<char*> envp;
-  for (auto& entry : env) envp.push_back(entry.data());
-  envp.push_back(nullptr);
-  int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  child.env = launch.env;
+  if (!launch.cwd.empty()) child.cwd = launch.cwd;
+  int devnull = open_cloexec("/dev/null", O_RDONLY);
   if (devnull < 0) return fail_launch(fmt::format("cannot open /dev/null: {}", std::strerror(errno)));
-  ChildPlan plan{::getpid(), {devnull, child_stdout_, child_stderr_, child_in_, child_out_}, launch.python.c_str(),
-                 argv.data(), envp.data(), launch.cwd.empty() ? nullptr : launch.cwd.c_str()};
-  const pid_t pid = ::fork();
-  if (pid == 0) child_exec(plan);
-  const int fork_error = errno;
-  ::close(devnull);
+  child.stdin_fd = devnull;
+  child.stdout_fd = child_stdout_;
+  child.stderr_fd = child_stderr_;
+  child.inherited = {child_in_, child_out_};
+  pid_t pid = -1;
+  std::string launch_error;
+  try {
+    pid = launch_child(child);
+  } catch (const std::exception& e) {
+    launch_error = e.what();
+  }
+  close_fd(devnull);
   for (int* fd : {&child_in_, &child_out_, &child_stdout_, &child_stderr_}) close_fd(*fd);
-  if (pid < 0) return fail_launch(fmt::format("fork failed: {}", std::strerror(fork_error)));
+  if (pid < 0) return fail_launch(std::move(launch_error));
 
-  int pidfd = pidfd_open(pid);
   answers_ = std::make_unique<asio::posix::stream_descriptor>(io_, from_worker_);
   requests_ = std::make_unique<asio::posix::stream_descriptor>(io_, to_worker_);
   logs_[0] = std::make_unique<asio::posix::stream_descriptor>(io_, out_read_);
@@ -383,27 +327,7 @@ void WorkerProcess::spawn() {
   read_answers();
   read_log(0);
   read_log(1);
-  if (pidfd >= 0) {
-    pidfd_ = std::make_unique<asio::posix::stream_descriptor>(io_, pidfd);
-    pidfd_->async_wait(asio::posix::stream_descriptor::wait_read,
-                       [self = shared_from_this()](const boost::system::error_code&) { self->on_exited(); });
-  } else {
-    // No pidfd (kernels before 5.3): poll without reaping.
-    auto poll = std::make_shared<std::function<void()>>();
-    auto timer = std::make_shared<asio::steady_timer>(io_);
-    *poll = [self = shared_from_this(), timer, poll_weak = std::weak_ptr(poll)] {
-      siginfo_t info{};
-      if (::waitid(P_PID, id_t(self->pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == self->pid_) {
-        self->on_exited();
-        return;
-      }
-      timer->expires_after(std::chrono::milliseconds(20));
-      timer->async_wait([poll = poll_weak.lock()](const boost::system::error_code& error) {
-        if (!error && poll) (*poll)();
-      });
-    };
-    (*poll)();
-  }
+  exit_watch_.start(pid, [self = shared_from_this()] { self->on_exited(); });
 }
 
 void WorkerProcess::fail_launch(std::string why) {
@@ -474,7 +398,10 @@ void WorkerProcess::close_input_locked() {
 void WorkerProcess::kill_locked(WorkerExit::Cause cause) {
   if (cause_ == WorkerExit::Cause::none) cause_ = cause;
   input_open_ = false;
-  if (pid_ > 0 && !exited_) ::kill(-pid_, SIGKILL);
+  if (pid_ <= 0 || exited_ || killed_) return;
+  killed_ = true;
+  // Its group, and what the call started in a session of its own.
+  signal_group_and(pid_, collect_descendants(pid_), SIGKILL);
 }
 
 void WorkerProcess::interrupt_head_locked() {
@@ -531,8 +458,7 @@ bool WorkerProcess::pump_answers(bool final) {
     // Room for the rest of a large frame at once, else a chunk.
     std::size_t want = kReadChunk;
     if (in_used_ >= 4) {
-      std::uint32_t length = 0;
-      std::memcpy(&length, in_.data(), 4);  // little-endian hosts only (x86, arm)
+      const std::uint32_t length = read_frame_length(in_.data());
       if (length + 4 > in_used_) want = std::max<std::size_t>(want, length + 4 - in_used_);
     }
     if (in_.size() < in_used_ + want) in_.resize(in_used_ + want);
@@ -552,8 +478,7 @@ bool WorkerProcess::pump_answers(bool final) {
   std::vector<std::string> payloads;
   bool oversized = false;
   while (in_used_ - offset >= 4) {
-    std::uint32_t length = 0;
-    std::memcpy(&length, in_.data() + offset, 4);
+    const std::uint32_t length = read_frame_length(in_.data() + offset);
     if (length > launch_->max_frame_bytes) {
       oversized = true;
       break;
@@ -685,13 +610,15 @@ void WorkerProcess::on_exited() {
   run_completions(done);
   head_timer_.cancel();
   boost::system::error_code ignored;
-  for (auto* descriptor : {&answers_, &pidfd_, &logs_[0], &logs_[1]}) {
+  exit_watch_.stop();
+  for (auto* descriptor : {&answers_, &logs_[0], &logs_[1]}) {
     if (*descriptor) (*descriptor)->close(ignored);
   }
   if (requests_) requests_->cancel(ignored);
 }
 
 std::string crash_message(const std::string& label, const WorkerExit& exit) {
+  if (!exit.launch_error.empty()) return fmt::format("the Python worker {} could not start: {}", label, exit.launch_error);
   std::string message = fmt::format("the Python worker {} (pid {}) {} while it ran the call", label, exit.pid,
                                     describe_status(exit));
   if (!exit.last_stderr.empty()) {

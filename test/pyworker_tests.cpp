@@ -185,6 +185,19 @@ TEST_CASE("a call past its timeout fails with PythonCallTimeout, and its worker 
   CHECK(strict.call<int>("fray_probe.calls:add", 1, 1).get() == 2);
 }
 
+TEST_CASE("a timed-out call's worker is killed with what it started, even in a session of its own") {
+  TempDir dir("fray-detached-");
+  const std::string pid_file = (dir.path() / "grandchild.pid").string();
+  WorkerPool pool(probe_env(1), WorkerPoolOptions{}.with_max_workers(1));
+  auto call = pool.call<int>(fray::PythonCallOptions{}.with_timeout(5s), "fray_probe.calls:sleep_with_detached_child",
+                             60, pid_file);
+  REQUIRE(eventually([&] { return std::filesystem::exists(pid_file); }));
+  const int grandchild = std::stoi(read_text(pid_file));
+  CHECK_FALSE(pid_gone(grandchild));
+  CHECK_THROWS_AS(call.get(), fray::PythonCallTimeout);
+  CHECK(eventually([&] { return pid_gone(grandchild); }));
+}
+
 TEST_CASE("cancel interrupts a running call with KeyboardInterrupt and keeps the worker") {
   WorkerPool pool(probe_env(1), WorkerPoolOptions{}.with_max_workers(1));
   const int pid = pool.call<int>("fray_probe.calls:pid").get();
@@ -225,6 +238,52 @@ TEST_CASE("user code that prints reaches the log sink tagged with its worker, an
   for (int i = 0; i < 20; ++i) CHECK(pool.call<int>("fray_probe.calls:shout", fmt::format("hello {}", i)).get() == int(fmt::format("hello {}", i).size()));
   CHECK(eventually([&] { return logs.has("printer#1|out|hello 19"); }));
   CHECK(logs.has("printer#1|err|err:hello 0"));
+}
+
+TEST_CASE("a worker holds stdin, stdout, stderr and its two protocol descriptors, and none of the driver's") {
+  // A descriptor the driver opened without O_CLOEXEC, below and above the
+  // protocol's, must not reach the worker.
+  TempDir dir("fray-fds-");
+  const std::string secret = (dir / "driver-secret").string();
+  write_text(secret, "");
+  const int low = ::open(secret.c_str(), O_RDONLY);
+  const int high = ::fcntl(low, F_DUPFD, 900);
+  REQUIRE(low >= 0);
+  REQUIRE(high >= 900);
+  WorkerPool pool(probe_env(1), WorkerPoolOptions{}.with_max_workers(1));
+  const auto fds = pool.call<std::map<std::string, std::string>>("fray_probe.calls:open_fds").get();
+  ::close(low);
+  ::close(high);
+  std::vector<std::string> kinds;
+  for (const auto& [fd, target] : fds) {
+    CHECK(target.find("driver-secret") == std::string::npos);
+    if (fd != "0" && fd != "1" && fd != "2") kinds.push_back(target.substr(0, target.find(':')));
+  }
+  std::sort(kinds.begin(), kinds.end());
+  CHECK(kinds == std::vector<std::string>{"pipe", "socket"});  // answers, requests
+  CHECK(fds.at("0") == "/dev/null");
+}
+
+TEST_CASE("a worker that cannot start fails the call with WorkerCrashed saying why, and the pool stays usable") {
+  TempDir dir("fray-gone-cwd-");
+  const auto cwd = dir / "workdir";
+  std::filesystem::create_directory(cwd);
+  LogLines logs;
+  WorkerPool pool(probe_env(1), WorkerPoolOptions{}.with_name("w").with_cwd(cwd).with_min_workers(1).with_max_workers(1).with_log_sink(logs.sink()));
+  CHECK(pool.call<int>("fray_probe.calls:add", 1, 2).get() == 3);
+  std::filesystem::remove(cwd);  // the next worker has nowhere to start
+  (void)error_of<fray::WorkerCrashed>(pool.call<int>("fray_probe.calls:exit_now", 3));
+  const auto crashed = error_of<fray::WorkerCrashed>(pool.call<int>("fray_probe.calls:add", 1, 2));
+  CHECK(std::string(crashed.what()).find("could not start") != std::string::npos);
+  CHECK(std::string(crashed.what()).find("working directory " + cwd.string() + " does not exist") != std::string::npos);
+  // It does not keep replacing its prestarted worker (which would fail the
+  // same way, over and over): the pool empties.
+  CHECK(eventually([&] { return pool.size() == 0; }));
+  std::filesystem::create_directory(cwd);
+  CHECK(pool.call<int>("fray_probe.calls:shout", "back").get() == 4);
+  // Workers are numbered as they start: none was started in between.
+  CHECK(eventually([&] { return logs.has("|out|back"); }));
+  CHECK((logs.has("w#3|out|back") || logs.has("w#4|out|back")));
 }
 
 TEST_CASE("a 10 MB argument and a 10 MB result cross intact") {
@@ -436,7 +495,7 @@ TEST_CASE("no orphans: when the driver is killed with SIGKILL, its workers and a
   for (int worker : workers) CHECK(eventually([&] { return pid_gone(worker); }, 5s));
 }
 
-TEST_CASE("fray call runs one Python call in an env and prints its JSON result") {
+TEST_CASE("fray call runs one Python call in an env, with positional and keyword JSON arguments, and prints its JSON result") {
   const fs::path cache = shared_cache();
   const auto ok = shell(fray_command(cache, fmt::format("call {} fray_probe.calls:add 2 40", probe_cli_options(2))));
   INFO(ok.err);
@@ -447,6 +506,13 @@ TEST_CASE("fray call runs one Python call in an env and prints its JSON result")
   const auto echoed = shell(fray_command(
       cache, fmt::format("call {} fray_probe.calls:echo '[1, \"two\"]' '{{\"k\": null}}'", probe_cli_options(1))));
   CHECK(json::parse(echoed.out) == json::parse(R"({"args": [[1, "two"], {"k": null}], "kwargs": {}})"));
+  const auto keywords = shell(fray_command(
+      cache, fmt::format("call {} fray_probe.calls:echo 1 '\"a=b\"' n=2 s=text l='[3]'", probe_cli_options(1))));
+  CHECK(json::parse(keywords.out) ==
+        json::parse(R"({"args": [1, "a=b"], "kwargs": {"n": 2, "s": "text", "l": [3]}})"));
+  const auto misplaced = shell(fray_command(cache, fmt::format("call {} fray_probe.calls:echo n=2 1", probe_cli_options(1))));
+  CHECK(misplaced.status == 2);
+  CHECK(misplaced.err.find("positional argument '1' follows a keyword argument") != std::string::npos);
   const auto failed = shell(fray_command(cache, fmt::format("call {} fray_probe.calls:fail oops", probe_cli_options(1))));
   CHECK(failed.status == 1);
   CHECK(failed.err.find("Traceback (most recent call last)") != std::string::npos);
@@ -501,4 +567,11 @@ TEST_CASE("user code imports from the working directory, never from the worker's
   REQUIRE(!path.empty());
   CHECK(path.front() == dir.path().string());
   for (const auto& entry : path) CHECK_MESSAGE(entry.find("/pyworker") == std::string::npos, entry);
+}
+
+TEST_CASE("the README shows examples/python_workers.cpp as its Python workers example") {
+  const std::string readme = read_text(FRAY_SOURCE_DIR "/README.md");
+  const std::string example = read_text(FRAY_SOURCE_DIR "/examples/python_workers.cpp");
+  CHECK_MESSAGE(readme.find("## Python workers") < readme.find("```cpp\n" + example + "```"),
+                "README.md's Python workers section must show examples/python_workers.cpp verbatim in a ```cpp block");
 }

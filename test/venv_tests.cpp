@@ -529,6 +529,32 @@ TEST_CASE("200 runs leave no zombie and no new file descriptor") {
   CHECK(open_fds() == fds_before);
 }
 
+TEST_CASE("a child holds only its stdin, stdout and stderr, not a descriptor the driver left inheritable") {
+  IsolatedVirtualEnv env(venv_options(shared_cache()));
+  TempDir dir("fray-fds-");
+  const std::string secret = (dir.path() / "driver-secret").string();
+  write_text(secret, "");
+  // Below and above the descriptors the launch itself uses.
+  const int low = ::open(secret.c_str(), O_RDONLY);
+  const int high = ::fcntl(low, F_DUPFD, 900);
+  REQUIRE(low >= 0);
+  REQUIRE(high >= 900);
+  const char* list_fds =
+      "import os\n"
+      "for fd in sorted(os.listdir('/proc/self/fd'), key=int):\n"
+      "    try: print(fd, os.readlink('/proc/self/fd/' + fd))\n"
+      "    except OSError: pass  # the listing's own\n";
+  const auto listing = env.run({"python", "-c", list_fds}).get();
+  ::close(low);
+  ::close(high);
+  CHECK(listing.ok());
+  CHECK(listing.out.find("driver-secret") == std::string::npos);
+  std::vector<std::string> fds;
+  std::istringstream lines(listing.out);
+  for (std::string fd, target; lines >> fd >> target;) fds.push_back(fd);
+  CHECK(fds == std::vector<std::string>{"0", "1", "2"});
+}
+
 // --- cache upkeep ------------------------------------------------------------
 
 TEST_CASE("gc removes the least recently used envs past a size, those unused too long, and never one in use") {

@@ -6,17 +6,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/asio/writable_pipe.hpp>
-#include <boost/process/v2/posix/default_launcher.hpp>
-#include <boost/process/v2/process.hpp>
-#include <boost/process/v2/start_dir.hpp>
-#include <boost/process/v2/stdio.hpp>
 #include <fmt/format.h>
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -25,12 +18,12 @@
 #include <array>
 #include <atomic>
 #include <cerrno>
-#include <map>
 #include <optional>
 #include <thread>
-#include <unordered_map>
 
+#include "fray/detail/child_launch.hpp"
 #include "fray/detail/event_loop.hpp"
+#include "fray/detail/posix_fd.hpp"
 #include "fray/venv_errors.hpp"
 
 namespace fray::detail {
@@ -45,16 +38,12 @@ std::exception_ptr made_error() {
 }  // namespace
 
 namespace asio = boost::asio;
-namespace bp = boost::process::v2;
 using Clock = std::chrono::steady_clock;
 
 namespace {
 
-// The process thread: an event loop of its own, plus an io_context used only
-// to launch from that thread. Boost.Process calls notify_fork on the
-// context it launches with, in the child too, where a mutex another thread
-// held at fork time would deadlock; a context no other thread touches
-// cannot be in that state.
+// The process thread: an event loop of its own, which launches the children
+// (so their PR_SET_PDEATHSIG stays armed as long as the program runs).
 class ProcessThread {
  public:
   static ProcessThread& instance() {
@@ -62,7 +51,6 @@ class ProcessThread {
     return thread;
   }
   asio::io_context& io() { return loop_.context(); }
-  asio::io_context& launch_io() { return launch_; }
   bool is_current() const noexcept { return thread_id_.load(std::memory_order_acquire) == std::this_thread::get_id(); }
 
  private:
@@ -80,71 +68,9 @@ class ProcessThread {
     });
   }
 
-  asio::io_context launch_;  // destroyed after the loop has stopped
   EventLoop loop_;
   std::atomic<std::thread::id> thread_id_{};
 };
-
-// Runs in the child between fork and exec: async-signal-safe calls only.
-struct ChildSetup {
-  pid_t parent = ::getpid();
-  int terminal = -1;  // give this terminal's foreground to the child's group
-
-  bp::error_code on_exec_setup(bp::posix::default_launcher&, const bp::filesystem::path&, const char* const*) const {
-    if (::setpgid(0, 0) == -1) return {errno, boost::system::system_category()};
-    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) == -1) return {errno, boost::system::system_category()};
-    // The parent died before prctl: nobody would kill us.
-    if (::getppid() != parent) return {ESRCH, boost::system::system_category()};
-    if (terminal >= 0) ::tcsetpgrp(terminal, ::getpid());
-    struct sigaction default_action {};
-    default_action.sa_handler = SIG_DFL;
-    sigemptyset(&default_action.sa_mask);
-    ::sigaction(SIGPIPE, &default_action, nullptr);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    return {};
-  }
-  // Boost 1.81's launcher calls exit() when exec fails, which would run this
-  // program's atexit handlers and static destructors in the child. Leave at
-  // once instead (the parent already has errno through its pipe). Variadic:
-  // Boost detects this hook with one argument list and calls it with another.
-  template <class... Args>
-  void on_exec_error(Args&&...) const {
-    ::_exit(127);
-  }
-};
-
-int open_cloexec(const char* path, int flags) {
-  int fd;
-  do {
-    fd = ::open(path, flags | O_CLOEXEC);
-  } while (fd < 0 && errno == EINTR);
-  return fd;
-}
-
-void close_fd(int& fd) noexcept {
-  if (fd >= 0) ::close(fd);
-  fd = -1;
-}
-
-int pidfd_open(pid_t pid) {
-#if defined(SYS_pidfd_open)
-  return int(::syscall(SYS_pidfd_open, pid, 0));
-#else
-  errno = ENOSYS;
-  return -1;
-#endif
-}
-
-void signal_group_and(pid_t group, const std::vector<int>& others, int sig) noexcept {
-  if (group > 0) ::kill(-group, sig);
-  for (int pid : others) {
-    ::kill(pid, sig);
-    // A descendant that made its own group takes that group along.
-    if (::getpgid(pid) == pid) ::kill(-pid, sig);
-  }
-}
 
 constexpr std::chrono::milliseconds kDrainBound{500};
 
@@ -154,46 +80,6 @@ enum class StopReason { none, timeout, cancelled, closed };
 
 asio::io_context& process_context() { return ProcessThread::instance().io(); }
 bool on_process_thread() noexcept { return ProcessThread::instance().is_current(); }
-
-std::vector<int> collect_descendants(int root) {
-  std::unordered_multimap<int, int> children;
-  if (DIR* proc = ::opendir("/proc")) {
-    while (const dirent* entry = ::readdir(proc)) {
-      const char* name = entry->d_name;
-      if (name[0] < '0' || name[0] > '9') continue;
-      char path[300];
-      std::snprintf(path, sizeof path, "/proc/%s/stat", name);
-      const int fd = open_cloexec(path, O_RDONLY);
-      if (fd < 0) continue;
-      char text[512];
-      const ssize_t n = ::read(fd, text, sizeof text - 1);
-      ::close(fd);
-      if (n <= 0) continue;
-      text[n] = '\0';
-      // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-      const char* close_paren = std::strrchr(text, ')');
-      if (close_paren == nullptr) continue;
-      char state = 0;
-      int ppid = 0;
-      if (std::sscanf(close_paren + 1, " %c %d", &state, &ppid) != 2) continue;
-      children.emplace(ppid, std::atoi(name));
-    }
-    ::closedir(proc);
-  }
-  std::vector<int> found;
-  std::vector<int> frontier{root};
-  while (!frontier.empty()) {
-    const int parent = frontier.back();
-    frontier.pop_back();
-    auto [first, last] = children.equal_range(parent);
-    for (auto it = first; it != last; ++it) {
-      if (std::find(found.begin(), found.end(), it->second) != found.end()) continue;
-      found.push_back(it->second);
-      frontier.push_back(it->second);
-    }
-  }
-  return found;
-}
 
 // One running process: launched, read, timed and reaped on the process
 // thread; the future's cancel hook posts a stop there.
@@ -207,7 +93,8 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
         deadline_(io_),
         grace_(io_),
         drain_(io_),
-        state_(new SharedState<ProcessResult>(2)) {
+        state_(new SharedState<ProcessResult>(2)),
+        exit_watch_(io_) {
     state_->try_start();
     on_cancel = [](CancelHook* self) noexcept {
       static_cast<RunOperation*>(self)->request_stop(StopReason::cancelled);
@@ -228,7 +115,6 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
       }
     }
     if (!finished_) complete(made_error<RuntimeStopped>());
-    close_fd(pidfd_fd_);
   }
 
   Future<ProcessResult> future() { return Future<ProcessResult>(state_); }
@@ -329,67 +215,30 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
     out_open_ = out_pipe_ != nullptr;
     err_open_ = err_pipe_ != nullptr;
 
-    ChildSetup setup;
+    ChildLaunch child;
+    child.executable = spec_.executable;
+    child.args = std::move(spec_.args);
+    child.env = std::move(spec_.env);
+    child.cwd = options_.cwd;
+    child.stdin_fd = fds.child_in;
+    child.stdout_fd = fds.child_out;
+    child.stderr_fd = fds.child_err;
     if (options_.foreground && ::isatty(STDIN_FILENO) && ::tcgetpgrp(STDIN_FILENO) == ::getpgrp()) {
-      setup.terminal = STDIN_FILENO;
+      child.terminal = STDIN_FILENO;
       terminal_ = STDIN_FILENO;
     }
-
-    std::vector<const char*> env;
-    env.reserve(spec_.env.size() + 1);
-    for (const auto& entry : spec_.env) env.push_back(entry.c_str());
-    env.push_back(nullptr);
-
-    bp::posix::default_launcher launcher;
-    launcher.env = env.data();
-    bp::error_code error;
-    const bp::filesystem::path exe(spec_.executable.string());
-    bp::process_stdio stdio{fds.child_in, fds.child_out, fds.child_err};
-    // The executor overload: Boost 1.81's io_context overload drops the
-    // error_code and throws instead.
-    auto launch_executor = ProcessThread::instance().launch_io().get_executor();
     started_ = Clock::now();
-    auto process = options_.cwd
-                       ? launcher(launch_executor, error, exe, spec_.args, stdio,
-                                  bp::process_start_dir(bp::filesystem::path(options_.cwd->string())), setup)
-                       : launcher(launch_executor, error, exe, spec_.args, stdio, setup);
-    if (error) {
-      // The child exited on its own: reap it.
-      if (launcher.pid > 0) {
-        while (::waitpid(launcher.pid, nullptr, 0) < 0 && errno == EINTR) {
-        }
-      }
+    try {
+      pid_ = launch_child(child);
+    } catch (...) {
       restore_terminal();
-      throw ProcessLaunchFailed(fmt::format("cannot start {}: {}", spec_.executable.string(), error.message()));
+      throw;
     }
-    pid_ = process.id();
     result_.pid = pid_;
-    process.detach();  // we reap it ourselves, after killing what it left behind
   }
 
   void watch_exit() {
-    pidfd_fd_ = pidfd_open(pid_);
-    if (pidfd_fd_ >= 0) {
-      pidfd_ = std::make_unique<asio::posix::stream_descriptor>(io_, pidfd_fd_);
-      pidfd_fd_ = -1;  // owned by the descriptor now
-      pidfd_->async_wait(asio::posix::stream_descriptor::wait_read,
-                         [self = shared_from_this()](const boost::system::error_code&) { self->on_exit(); });
-      return;
-    }
-    // No pidfd (kernels before 5.3): poll without reaping.
-    poll_exit();
-  }
-
-  void poll_exit() {
-    siginfo_t info{};
-    if (::waitid(P_PID, id_t(pid_), &info, WEXITED | WNOHANG | WNOWAIT) == 0 && info.si_pid == pid_) {
-      on_exit();
-      return;
-    }
-    drain_.expires_after(std::chrono::milliseconds(5));
-    drain_.async_wait([self = shared_from_this()](const boost::system::error_code& error) {
-      if (!error) self->poll_exit();
-    });
+    exit_watch_.start(pid_, [self = shared_from_this()] { self->on_exit(); });
   }
 
   void on_exit() {
@@ -408,10 +257,7 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
     } else if (WIFSIGNALED(status)) {
       result_.signal = WTERMSIG(status);
     }
-    if (pidfd_) {
-      boost::system::error_code ignored;
-      pidfd_->close(ignored);
-    }
+    exit_watch_.stop();
     deadline_.cancel();
     grace_.cancel();
     restore_terminal();
@@ -575,8 +421,7 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
 
   std::unique_ptr<asio::readable_pipe> out_pipe_, err_pipe_;
   std::unique_ptr<asio::writable_pipe> in_pipe_;
-  std::unique_ptr<asio::posix::stream_descriptor> pidfd_;
-  int pidfd_fd_ = -1;
+  ChildExitWatch exit_watch_;
   std::array<char, 16384> out_buffer_{}, err_buffer_{};
   std::string out_line_, err_line_;
 

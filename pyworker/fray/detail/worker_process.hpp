@@ -1,12 +1,12 @@
 // One Python worker process and its pipes: requests out on one descriptor,
-// answers in on another (fds 3 and 4 in the worker), stdout and stderr read
+// answers in on another (their numbers are on the worker's command line), stdout and stderr read
 // line by line into the owner's log sink. Requests are answered in order, so
 // the answers pair with the calls in `inflight` from the front.
 //
 // Threads: any thread may send() (with the owner's mutex held: the frame is
 // written to the pipe at once, no hop to another thread). Everything else,
-// the fork, reading, timers, exit and reaping, runs on fray's worker I/O
-// thread. The fork happens there too because PR_SET_PDEATHSIG follows the
+// the launch, reading, timers, exit and reaping, runs on fray's worker I/O
+// thread. The launch happens there too because PR_SET_PDEATHSIG follows the
 // thread that forked, and that thread lives as long as the program.
 #pragma once
 
@@ -30,6 +30,7 @@
 #include <variant>
 #include <vector>
 
+#include "fray/detail/child_launch.hpp"
 #include "fray/detail/pending_call.hpp"
 #include "fray/worker_log.hpp"
 
@@ -102,12 +103,12 @@ bool on_worker_io_thread() noexcept;
 
 class WorkerProcess : public std::enable_shared_from_this<WorkerProcess> {
  public:
-  // Creates the pipes (any thread); start() forks on the I/O thread.
+  // Creates the pipes (any thread); start() launches it on the I/O thread.
   WorkerProcess(std::shared_ptr<WorkerOwner> owner, std::shared_ptr<const WorkerLaunch> launch, std::string label);
   WorkerProcess(const WorkerProcess&) = delete;
   ~WorkerProcess();
 
-  // Posts the fork to the I/O thread.
+  // Posts the launch to the I/O thread.
   void start();
 
   // With the owner's mutex held, any thread: writes the request now (what
@@ -117,7 +118,8 @@ class WorkerProcess : public std::enable_shared_from_this<WorkerProcess> {
   void flush_locked();
   // Closes the request pipe: the worker exits once it has answered what it got.
   void close_input_locked();
-  // Kills the process group (SIGKILL); `cause` says why in on_exit.
+  // Kills the process group and every descendant (SIGKILL); `cause` says
+  // why in on_exit.
   void kill_locked(WorkerExit::Cause cause);
   // SIGINT to the running call (KeyboardInterrupt), then kill_locked(cancel)
   // if it is still running after the grace period.
@@ -150,7 +152,7 @@ class WorkerProcess : public std::enable_shared_from_this<WorkerProcess> {
   std::string label_;
   boost::asio::io_context& io_;
 
-  // Our ends, and the child's until the fork.
+  // Our ends, and the child's until the launch.
   int to_worker_ = -1, from_worker_ = -1, out_read_ = -1, err_read_ = -1;
   int child_in_ = -1, child_out_ = -1, child_stdout_ = -1, child_stderr_ = -1;
   int pid_ = -1;
@@ -162,11 +164,12 @@ class WorkerProcess : public std::enable_shared_from_this<WorkerProcess> {
   bool write_wait_posted_ = false;
   bool started_ = false;
   bool exited_ = false;
+  bool killed_ = false;
   WorkerExit::Cause cause_ = WorkerExit::Cause::none;
   std::uint64_t head_seq_ = 0;
 
   // I/O thread only.
-  std::unique_ptr<boost::asio::posix::stream_descriptor> answers_, requests_, pidfd_;
+  std::unique_ptr<boost::asio::posix::stream_descriptor> answers_, requests_;
   std::array<std::unique_ptr<boost::asio::posix::stream_descriptor>, 2> logs_;
   std::array<std::string, 2> log_partial_;
   std::deque<std::string> last_stderr_;
@@ -174,6 +177,7 @@ class WorkerProcess : public std::enable_shared_from_this<WorkerProcess> {
   std::size_t in_used_ = 0;
   bool expecting_answers_ = false;
   boost::asio::steady_timer head_timer_;
+  ChildExitWatch exit_watch_;
 };
 
 }  // namespace fray::detail

@@ -56,6 +56,18 @@ def sleep(seconds):
     return seconds
 
 
+def sleep_with_detached_child(seconds, pid_file):
+    """Starts `sleep` in a session of its own (out of the worker's process
+    group), writes its pid to `pid_file`, then sleeps."""
+    import subprocess
+    child = subprocess.Popen(["sleep", str(seconds)], start_new_session=True)
+    with open(pid_file + ".part", "w") as f:
+        f.write(str(child.pid))
+    os.rename(pid_file + ".part", pid_file)
+    time.sleep(seconds)
+    return child.pid
+
+
 def sleep_noting_interrupt(seconds, marker):
     try:
         time.sleep(seconds)
@@ -84,6 +96,17 @@ def shout(text):
 
 def pid():
     return os.getpid()
+
+
+def open_fds():
+    """This process's open descriptors: {number: what /proc says it is}."""
+    fds = {}
+    for name in os.listdir("/proc/self/fd"):
+        try:
+            fds[name] = os.readlink("/proc/self/fd/" + name)
+        except OSError:
+            pass  # the listing's own descriptor, closed by now
+    return fds
 
 
 def sys_path():

@@ -61,7 +61,4 @@ Future<ProcessResult> start_process(ProcessSpec spec, RunOptions options,
 boost::asio::io_context& process_context();
 bool on_process_thread() noexcept;
 
-// Every process under `pid` (children, their children...), from /proc.
-std::vector<int> collect_descendants(int pid);
-
 }  // namespace fray::detail
