@@ -49,12 +49,8 @@ class FutureAwaiter : Waiter, CancelHook {
     if (frame_ != nullptr) resumption_.executor = frame_->executor;
     on_ready = [](Waiter* self) noexcept { static_cast<FutureAwaiter*>(self)->resumption_.schedule(); };
     on_cancel = [](CancelHook* self) noexcept { static_cast<FutureAwaiter*>(self)->interrupt(); };
-    if (frame_ != nullptr && !frame_->begin_suspend(this)) return false;
-    if (!state_->add_waiter(this)) return false;
-    // cancel() may have run between the two calls above and found nothing
-    // to interrupt yet.
-    if (frame_ != nullptr && frame_->cancelled() && state_->remove_waiter(this)) return false;
-    return true;
+    auto enqueue = [this]() noexcept { return state_->add_waiter(this); };
+    return frame_ != nullptr ? frame_->suspend_on(this, enqueue) : enqueue();
   }
 
   decltype(auto) await_resume() {

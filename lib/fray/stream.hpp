@@ -38,17 +38,21 @@ class StreamChannel {
   // when there is (returns false).
   bool try_push(std::optional<T>& item, Resumption* producer) {
     Waiter* consumer = nullptr;
-    {
-      std::lock_guard guard(mutex_);
-      if (buffer_.size() >= capacity_) {
-        waiting_producer_ = producer;
-        return false;
-      }
-      buffer_.push_back(std::move(*item));
-      item.reset();
-      consumer = std::exchange(waiting_consumer_, nullptr);
-    }
+    const bool pushed = push_or_wait(item, producer, consumer);
     if (consumer != nullptr) consumer->on_ready(consumer);
+    return pushed;
+  }
+  // As try_push, but the consumer to wake, if any, is left in `to_wake` for
+  // the caller to wake once it holds no lock.
+  bool push_or_wait(std::optional<T>& item, Resumption* producer, Waiter*& to_wake) {
+    std::lock_guard guard(mutex_);
+    if (buffer_.size() >= capacity_) {
+      waiting_producer_ = producer;
+      return false;
+    }
+    buffer_.push_back(std::move(*item));
+    item.reset();
+    to_wake = std::exchange(waiting_consumer_, nullptr);
     return true;
   }
   // The producer gives up waiting (it was cancelled). True if it was still
@@ -76,22 +80,26 @@ class StreamChannel {
   // producer's error), or registers `consumer` to be told when to retry.
   Take try_take(std::optional<T>& out, Waiter* consumer) {
     Resumption* producer = nullptr;
-    {
-      std::lock_guard guard(mutex_);
-      if (!buffer_.empty()) {
-        out.emplace(std::move(buffer_.front()));
-        buffer_.pop_front();
-        producer = std::exchange(waiting_producer_, nullptr);
-      } else if (closed_) {
-        if (error_) std::rethrow_exception(error_);
-        return Take::end;
-      } else {
-        waiting_consumer_ = consumer;
-        return Take::empty;
-      }
-    }
+    const Take taken = take_or_wait(out, consumer, producer);
     if (producer != nullptr) producer->schedule();
-    return Take::item;
+    return taken;
+  }
+  // As try_take, but the producer to resume, if any, is left in `to_wake`
+  // for the caller to resume once it holds no lock.
+  Take take_or_wait(std::optional<T>& out, Waiter* consumer, Resumption*& to_wake) {
+    std::lock_guard guard(mutex_);
+    if (!buffer_.empty()) {
+      out.emplace(std::move(buffer_.front()));
+      buffer_.pop_front();
+      to_wake = std::exchange(waiting_producer_, nullptr);
+      return Take::item;
+    }
+    if (closed_) {
+      if (error_) std::rethrow_exception(error_);
+      return Take::end;
+    }
+    waiting_consumer_ = consumer;
+    return Take::empty;
   }
   // True if `consumer` was still registered (so it will not be called).
   bool withdraw_consumer(Waiter* consumer) {
@@ -131,10 +139,13 @@ class GeneratorPromise : public TaskPromiseBase {
       resumption_.handle = handle;
       resumption_.executor = frame.executor;
       on_cancel = [](CancelHook* self) noexcept { static_cast<YieldAwaiter*>(self)->interrupt(); };
-      if (!frame.begin_suspend(this)) return false;
-      if (promise_.channel_->try_push(item_, &resumption_)) return false;
-      if (frame.cancelled() && promise_.channel_->withdraw_producer(&resumption_)) return false;
-      return true;
+      // The consumer is woken after the task's lock is released (it may
+      // cancel this task), and only when this frame did not suspend.
+      Waiter* consumer = nullptr;
+      const bool suspended = frame.suspend_on(
+          this, [this, &consumer]() noexcept { return !promise_.channel_->push_or_wait(item_, &resumption_, consumer); });
+      if (consumer != nullptr) consumer->on_ready(consumer);
+      return suspended;
     }
     void await_resume() {
       const FrameContext& frame = promise_.frame_context();
@@ -212,16 +223,21 @@ class Stream {
       if (frame_ != nullptr) resumption_.executor = frame_->executor;
       on_ready = [](Waiter* self) noexcept { static_cast<NextAwaiter*>(self)->resumption_.schedule(); };
       on_cancel = [](CancelHook* self) noexcept { static_cast<NextAwaiter*>(self)->interrupt(); };
-      if (frame_ != nullptr && !frame_->begin_suspend(this)) return false;
-      try {
-        outcome_ = channel_.try_take(item_, this);
-      } catch (...) {
-        error_ = std::current_exception();
-        return false;
-      }
-      if (outcome_ != Take::empty) return false;
-      if (frame_ != nullptr && frame_->cancelled() && channel_.withdraw_consumer(this)) return false;
-      return true;
+      // The producer is resumed after the task's lock is released, and only
+      // when this frame did not suspend.
+      detail::Resumption* producer = nullptr;
+      auto enqueue = [this, &producer]() noexcept {
+        try {
+          outcome_ = channel_.take_or_wait(item_, this, producer);
+        } catch (...) {
+          error_ = std::current_exception();
+          return false;
+        }
+        return outcome_ == Take::empty;  // registered: wait for an item
+      };
+      const bool suspended = frame_ != nullptr ? frame_->suspend_on(this, enqueue) : enqueue();
+      if (producer != nullptr) producer->schedule();
+      return suspended;
     }
     std::optional<T> await_resume() {
       if (frame_ != nullptr) {

@@ -13,7 +13,9 @@
 // fails with WorkerCrashed (or runs again, with max_task_retries), the calls
 // behind it run on the new instance. Past max_restarts every call fails with
 // ActorDied. Names work as for C++ actors: ActorNameTaken for a taken name
-// without get_if_exists, get_python_actor(name) finds one.
+// without get_if_exists, get_python_actor(name) finds one. Python actors
+// belong to no Runtime, so their names are the program's, apart from the
+// names of any Runtime's C++ actors.
 //
 // Lifetime: a named actor lives until kill(actor). An unnamed one lives
 // while handles to it exist, then until it has answered the calls made.

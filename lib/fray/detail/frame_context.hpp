@@ -19,6 +19,16 @@ struct FrameContext {
   bool begin_suspend(CancelHook* hook) const noexcept {
     return task_state == nullptr || task_state->set_cancel_hook(hook);
   }
+  // Registers the coroutine's wake-up through `enqueue()` (true: registered,
+  // so suspend) with `hook` as what cancel() interrupts, atomically with
+  // respect to cancel(). False, without calling `enqueue`, if the task is
+  // already cancelled. After true, touch nothing of the frame: another
+  // thread may be resuming it already. `enqueue` must not throw.
+  template <class Enqueue>
+  bool suspend_on(CancelHook* hook, Enqueue&& enqueue) const noexcept {
+    if (task_state == nullptr) return enqueue();
+    return task_state->suspend_with_cancel_hook(hook, enqueue);
+  }
   void end_suspend() const noexcept {
     if (task_state != nullptr) task_state->clear_cancel_hook();
   }

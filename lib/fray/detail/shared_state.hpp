@@ -126,6 +126,20 @@ class StateBase {
     cancel_hook_ = hook;
     return true;
   }
+  // Suspends a coroutine of this task on something else: `enqueue()`
+  // registers its wake-up there (false: no need to suspend). Done under this
+  // state's lock, installing `hook`, so that cancel() either comes first
+  // (false, and `enqueue` is not called) or finds the wake-up registered and
+  // interrupts it. The suspending frame is not touched once another thread
+  // may resume it: a re-check after registering would race with that.
+  template <class Enqueue>
+  bool suspend_with_cancel_hook(CancelHook* hook, Enqueue& enqueue) noexcept {
+    std::lock_guard guard(lock_);
+    if (cancel_requested()) return false;
+    if (!enqueue()) return false;
+    cancel_hook_ = hook;
+    return true;
+  }
   void clear_cancel_hook() noexcept {
     std::lock_guard guard(lock_);
     cancel_hook_ = nullptr;
