@@ -242,9 +242,7 @@ WorkerProcess::WorkerProcess(std::shared_ptr<WorkerOwner> owner, std::shared_ptr
 WorkerProcess::~WorkerProcess() {
   if (pid_ > 0 && !exited_) {
     // Only when the I/O thread is torn down at exit with the worker alive.
-    ::kill(-pid_, SIGKILL);
-    while (::waitpid(pid_, nullptr, 0) < 0 && errno == EINTR) {
-    }
+    kill_group_and_reap(pid_);
   }
   if (requests_) requests_->release();
   for (int* fd : {&to_worker_, &child_in_, &child_out_, &child_stdout_, &child_stderr_}) close_fd(*fd);
@@ -544,10 +542,7 @@ void WorkerProcess::read_log(int which) {
 }
 
 void WorkerProcess::log_bytes(int which, const char* data, std::size_t n, bool final) {
-  std::string& partial = log_partial_[which];
-  partial.append(data, n);
   auto emit = [&](std::string_view line) {
-    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
     if (which == 1) {
       last_stderr_.emplace_back(line);
       if (last_stderr_.size() > kLastStderrLines) last_stderr_.pop_front();
@@ -560,25 +555,14 @@ void WorkerProcess::log_bytes(int which, const char* data, std::size_t n, bool f
       }
     }
   };
-  std::size_t start = 0;
-  for (std::size_t newline; (newline = partial.find('\n', start)) != std::string::npos; start = newline + 1) {
-    emit(std::string_view(partial).substr(start, newline - start));
-  }
-  partial.erase(0, start);
-  if (final && !partial.empty()) {
-    emit(partial);
-    partial.clear();
-  }
+  log_lines_[which].feed(std::string_view(data, n), emit);
+  if (final) log_lines_[which].finish(emit);
 }
 
 void WorkerProcess::on_exited() {
   if (exited_ || !owner_) return;
-  // Whatever it left in its group goes too; its pid keeps the group id
-  // reserved until it is reaped.
-  ::kill(-pid_, SIGKILL);
-  int status = 0;
-  while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-  }
+  // Whatever it left in its group goes too.
+  const int status = kill_group_and_reap(pid_);
   // It is gone, so what it wrote is all in the pipes: take it now.
   pump_answers(true);
   char buffer[8192];

@@ -149,6 +149,14 @@ pid_t launch_child(const ChildLaunch& child) {
   return pid;
 }
 
+int kill_group_and_reap(pid_t pid) noexcept {
+  ::kill(-pid, SIGKILL);
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return status;
+}
+
 void ChildExitWatch::start(pid_t pid, std::function<void()> on_exit) {
   pid_ = pid;
   const int fd = pidfd_open(pid);

@@ -23,6 +23,7 @@
 
 #include "fray/detail/child_launch.hpp"
 #include "fray/detail/event_loop.hpp"
+#include "fray/detail/line_splitter.hpp"
 #include "fray/detail/posix_fd.hpp"
 #include "fray/venv_errors.hpp"
 
@@ -108,12 +109,7 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
   ~RunOperation() {
     // Only when the loop is torn down with the process still running (the
     // program is exiting): no zombie even then.
-    if (pid_ > 0 && !reaped_) {
-      ::kill(-pid_, SIGKILL);
-      int status = 0;
-      while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-      }
-    }
+    if (pid_ > 0 && !reaped_) kill_group_and_reap(pid_);
     if (!finished_) complete(made_error<RuntimeStopped>());
   }
 
@@ -243,13 +239,8 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
 
   void on_exit() {
     if (reaped_) return;
-    // The exited child is a zombie until reaped, which keeps its group id
-    // from being reused: kill what it left in the group now.
-    ::kill(-pid_, SIGKILL);
     if (stop_ != StopReason::none) signal_group_and(0, descendants_, SIGKILL);
-    int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
+    const int status = kill_group_and_reap(pid_);
     reaped_ = true;
     result_.elapsed = Clock::now() - started_;
     if (WIFEXITED(status)) {
@@ -313,23 +304,13 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
       (is_out ? result_.out : result_.err).append(data);
       return;
     }
-    std::string& partial = is_out ? out_line_ : err_line_;
     const LineCallback& callback = is_out ? options_.on_stdout : options_.on_stderr;
-    partial.append(data);
-    std::size_t start = 0;
-    for (std::size_t newline; (newline = partial.find('\n', start)) != std::string::npos; start = newline + 1) {
-      std::string_view line(partial.data() + start, newline - start);
-      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-      emit(callback, line);
-    }
-    partial.erase(0, start);
+    (is_out ? out_lines_ : err_lines_).feed(data, [&](std::string_view line) { emit(callback, line); });
   }
 
   void deliver_rest(bool is_out) {
-    std::string& partial = is_out ? out_line_ : err_line_;
-    if (partial.empty()) return;
-    emit(is_out ? options_.on_stdout : options_.on_stderr, partial);
-    partial.clear();
+    const LineCallback& callback = is_out ? options_.on_stdout : options_.on_stderr;
+    (is_out ? out_lines_ : err_lines_).finish([&](std::string_view line) { emit(callback, line); });
   }
 
   static void emit(const LineCallback& callback, std::string_view line) {
@@ -423,7 +404,7 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
   std::unique_ptr<asio::writable_pipe> in_pipe_;
   ChildExitWatch exit_watch_;
   std::array<char, 16384> out_buffer_{}, err_buffer_{};
-  std::string out_line_, err_line_;
+  LineSplitter out_lines_, err_lines_;
 
   pid_t pid_ = -1;
   int terminal_ = -1;

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "fray/detail/child_launch.hpp"
+#include "fray/detail/line_splitter.hpp"
 #include "fray/detail/pending_call.hpp"
 #include "fray/worker_log.hpp"
 
@@ -171,7 +172,7 @@ class WorkerProcess : public std::enable_shared_from_this<WorkerProcess> {
   // I/O thread only.
   std::unique_ptr<boost::asio::posix::stream_descriptor> answers_, requests_;
   std::array<std::unique_ptr<boost::asio::posix::stream_descriptor>, 2> logs_;
-  std::array<std::string, 2> log_partial_;
+  std::array<LineSplitter, 2> log_lines_;
   std::deque<std::string> last_stderr_;
   std::string in_;
   std::size_t in_used_ = 0;

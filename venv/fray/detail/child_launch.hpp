@@ -48,6 +48,11 @@ std::vector<int> collect_descendants(pid_t pid);
 // setsid or setpgid takes its own group along).
 void signal_group_and(pid_t group, const std::vector<int>& others, int sig) noexcept;
 
+// Kills what is left in the process group `pid` leads, then reaps `pid`
+// (its zombie keeps the group id from being reused until then); returns its
+// wait status.
+int kill_group_and_reap(pid_t pid) noexcept;
+
 // Calls `on_exit` on `io`'s thread once a child has exited, without reaping
 // it (the caller reaps, after killing what it left in its group). Uses a
 // pidfd; on kernels without one, polls.
