@@ -4,6 +4,8 @@
 #include <chrono>
 #include <fmt/format.h>
 #include <fray/fray.hpp>
+#include <optional>
+#include <stdexcept>
 #include <vector>
 
 #include "suites.hpp"
@@ -129,6 +131,53 @@ void throughput_scaling(Report& report, const SuiteOptions& options) {
   }
 }
 
+// From the driver, a task that runs a child and get()s it: the blocking get
+// inside a task, which runs the queued child on its own thread. Bytes: heap
+// left per round trip after all of them (what the engine fails to free).
+void nested_get(Report& report, const SuiteOptions& options) {
+  progress("nested_get_roundtrip");
+  Runtime runtime(context_of(ContextKind::threads));
+  JobContext& ctx = runtime.context();
+  const std::size_t n = options.quick ? 20'000 : 200'000;
+  auto parent = [] { return fray::run(empty_task).get() + 1; };
+  int sink = 0;
+  const std::size_t before = heap_bytes_in_use().value_or(0);
+  auto samples = time_each(n / 10, n, [&] { sink += ctx.run(parent).get(); });
+  const std::size_t after = heap_bytes_in_use().value_or(0);
+  if (sink != 2 * static_cast<int>(n + n / 10)) throw std::logic_error("nested tasks did not run");
+  Measurement m = latency_from_samples(std::move(samples));
+  if (heap_bytes_in_use()) m.bytes = static_cast<double>(after > before ? after - before : 0) / static_cast<double>(n);
+  report.metric("nested_get_roundtrip", m);
+}
+
+// 10,000 tasks, each taking the previous one's future: the whole chain's
+// time, and the heap still in use once it is done with only the last future
+// held (a finished task keeps only its result, not its arguments).
+void chain_10k(Report& report, const SuiteOptions& options) {
+  progress("chain_10k");
+  Runtime runtime(context_of(ContextKind::threads));
+  JobContext& ctx = runtime.context();
+  constexpr int kLength = 10'000;
+  const int rounds = options.quick ? 5 : 30;
+  std::vector<std::int64_t> samples;
+  std::optional<double> bytes;
+  for (int round = 0; round < rounds + 1; ++round) {
+    const std::size_t before = heap_bytes_in_use().value_or(0);
+    const auto start = Clock::now();
+    Future<int> link = ctx.run(empty_task);
+    for (int i = 1; i < kLength; ++i) link = ctx.run([](int previous) { return previous + 1; }, link);
+    if (link.get() != kLength) throw std::logic_error("the chain lost a link");
+    const auto stop = Clock::now();
+    const std::size_t after = heap_bytes_in_use().value_or(0);
+    if (round == 0) continue;  // warm-up
+    samples.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(stop - start).count());
+    if (heap_bytes_in_use()) bytes = static_cast<double>(after > before ? after - before : 0);
+  }
+  Measurement m = latency_from_samples(std::move(samples));
+  m.bytes = bytes;
+  report.metric("chain_10k", m);
+}
+
 }  // namespace
 
 void run_core_suite(Report& report, const SuiteOptions& options) {
@@ -136,6 +185,8 @@ void run_core_suite(Report& report, const SuiteOptions& options) {
   roundtrip(report, options, ContextKind::threads, "task_roundtrip_pool");
   throughput_pool(report, options);
   memory_queued(report, options);
+  nested_get(report, options);
+  chain_10k(report, options);
   wait_scaling(report, options);
   throughput_scaling(report, options);
   memory_scaling(report, options);

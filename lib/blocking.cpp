@@ -1,54 +1,94 @@
 #include "fray/detail/blocking.hpp"
 
+#include "fray/detail/suspension.hpp"
+
 namespace fray::detail {
 
-BlockingHelper*& current_blocking_helper() noexcept {
-  thread_local BlockingHelper* helper = nullptr;
-  return helper;
+Blocker*& current_blocker() noexcept {
+  thread_local Blocker* blocker = nullptr;
+  return blocker;
+}
+
+TaskScope& current_task_scope() noexcept {
+  thread_local TaskScope scope;
+  return scope;
 }
 
 namespace {
 
-// Parks on a signal, or lets the thread's executor do work meanwhile.
-bool park_or_help(Signal& signal, Executor* home, const Deadline& deadline) {
-  if (BlockingHelper* helper = current_blocking_helper()) {
-    return helper->help_until(signal, deadline);
+// The executor whose queue may hold what sets the signal.
+Executor* home_of(std::span<StateBase* const> states) noexcept {
+  for (StateBase* state : states) {
+    if (state == nullptr || state->is_ready()) continue;
+    if (Executor* home = state->home()) return home;  // a promise's future has none: look further
   }
-  if (home != nullptr && home->is_inline()) {
-    if (auto* helper = dynamic_cast<BlockingHelper*>(home)) return helper->help_until(signal, deadline);
-  }
-  return signal.wait_until(deadline);
+  return nullptr;
+}
+
+bool wait_for_signal(Signal& signal, std::span<StateBase* const> helpable, const Deadline& deadline) {
+  if (Blocker* blocker = current_blocker()) return blocker->block(BlockRequest{signal, deadline, helpable});
+  Executor* home = home_of(helpable);
+  if (home != nullptr && home->is_inline()) return home->drive_until(signal, deadline);
+  return spin_briefly([&] { return signal.is_set(); }) || signal.wait_until(deadline);
 }
 
 }  // namespace
 
-bool block_until(Signal& signal, Executor* home, const Deadline& deadline) {
-  const bool may_spin = current_blocking_helper() == nullptr && (home == nullptr || !home->is_inline());
-  const bool set = (may_spin && spin_briefly([&] { return signal.is_set(); })) || park_or_help(signal, home, deadline);
-  // The caller usually destroys the signal next: not while notify() holds it.
-  if (set) signal.settle();
-  return set;
+bool park_until_ready(StateBase& state, const Deadline& deadline, bool spin) {
+  if (state.is_ready()) return true;
+  if (spin && spin_briefly([&] { return state.is_ready(); })) return true;
+  SignalWaiter waiter;
+  if (!state.add_waiter(&waiter)) return true;
+  if (waiter.signal.wait_until(deadline) || !state.remove_waiter(&waiter)) {
+    // Completion took the waiter and is (or was) notifying it: let it finish.
+    waiter.signal.wait_until(std::nullopt);
+    waiter.signal.settle();
+    return true;
+  }
+  return false;
+}
+
+// A blocking call inside a task that was cancelled ends with TaskCancelled.
+void throw_if_task_cancelled() {
+  if (current_task_cancelled()) throw TaskCancelled();
 }
 
 bool block_until_ready(StateBase& state, const Deadline& deadline) {
   if (state.is_ready()) return true;
-  Executor* home = state.home();
-  if (home != nullptr && home->is_inline()) {
-    // The result is most likely queued right here: run until it is done.
-    while (!state.is_ready() && home->run_one_queued()) {
-    }
-    if (state.is_ready()) return true;
+  if (current_blocker() == nullptr) {
+    Executor* home = state.home();
+    if (home == nullptr || !home->is_inline()) return park_until_ready(state, deadline, true);
   }
-  const bool may_spin = current_blocking_helper() == nullptr && (home == nullptr || !home->is_inline());
-  if (may_spin && spin_briefly([&] { return state.is_ready(); })) return true;
   SignalWaiter waiter;
   if (!state.add_waiter(&waiter)) return true;
-  if (park_or_help(waiter.signal, home, deadline) || !state.remove_waiter(&waiter)) {
-    // Completion took the waiter and is (or was) notifying it: let it finish.
+  StateBase* const helpable[] = {&state};
+  bool set = false;
+  try {
+    set = wait_for_signal(waiter.signal, helpable, deadline);
+  } catch (...) {
+    if (!state.remove_waiter(&waiter)) waiter.signal.wait_until(std::nullopt);
+    waiter.signal.settle();
+    throw;
+  }
+  if (set || !state.remove_waiter(&waiter)) {
     waiter.signal.wait_until(std::nullopt);
+    waiter.signal.settle();
     return true;
   }
+  throw_if_task_cancelled();
   return false;
+}
+
+bool block_until(Signal& signal, std::span<StateBase* const> helpable, const Deadline& deadline) {
+  const bool set = wait_for_signal(signal, helpable, deadline);
+  // The caller usually destroys the signal next: not while notify() holds it.
+  if (set) {
+    signal.settle();
+  } else if (current_task_cancelled()) {
+    // The caller withdraws what it registered (it catches, cleans, rethrows).
+    throw TaskCancelled();
+  }
+  return set;
 }
 
 }  // namespace fray::detail

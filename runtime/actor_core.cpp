@@ -1,5 +1,7 @@
 #include "fray/detail/actor_core.hpp"
 
+#include "fray/detail/actor_call.hpp"
+
 #include <boost/core/demangle.hpp>
 #include <fmt/format.h>
 
@@ -57,6 +59,8 @@ std::string ActorCoreBase::describe() const {
   return fmt::format("actor '{}' ({})", name_, type_name);
 }
 
+Future<void> ActorCoreBase::ready() const { return Future<void>(new ReadyView(*construct_, host_.executor())); }
+
 std::exception_ptr ActorCoreBase::mailbox_full_error() const {
   return std::make_exception_ptr(ActorMailboxFull(
       fmt::format("{} already has {} calls queued or running (max_pending_calls)", describe(), max_pending_calls_)));
@@ -112,8 +116,7 @@ void ActorCoreBase::discard() noexcept {
 bool ActorCoreBase::die(std::string message, std::exception_ptr cause) {
   auto* death = new ActorDeath;
   death->error = std::make_exception_ptr(ActorDied(message, std::move(cause)));
-  death->stopped = new SharedState<void>(1);
-  death->stopped->set_home(&host_.executor());
+  death->stopped = new HomedState<void>(1, host_.executor());
   ActorDeath* expected = nullptr;
   if (death_.compare_exchange_strong(expected, death, std::memory_order_acq_rel, std::memory_order_acquire)) return true;
   death->stopped->release();

@@ -17,51 +17,15 @@ ActorMailbox*& current_slot() noexcept {
   return mailbox;
 }
 
-// The queue links live in Work::next_work, a plain pointer the executors use
-// too; here producers and the drain race on it, so every access is atomic.
-std::atomic_ref<Work*> link_of(Work* work) noexcept { return std::atomic_ref<Work*>(work->next_work); }
-
 }  // namespace
 
 ActorMailbox::ActorMailbox(Executor& runtime, std::size_t max_concurrency) noexcept
-    : runtime_(runtime), head_(&stub_), tail_(&stub_), max_concurrency_(max_concurrency) {
+    : runtime_(runtime), max_concurrency_(max_concurrency) {
   drain_.mailbox = this;
   drain_.run_work = &ActorMailbox::drain;
 }
 
 ActorMailbox* ActorMailbox::current() noexcept { return current_slot(); }
-
-// Vyukov's intrusive multi-producer single-consumer queue: a push is one
-// exchange and one store; the consumer never blocks a producer.
-void ActorMailbox::push(Work* work) noexcept {
-  link_of(work).store(nullptr, std::memory_order_relaxed);
-  Work* previous = head_.exchange(work, std::memory_order_acq_rel);
-  link_of(previous).store(work, std::memory_order_release);
-}
-
-// Null when empty, and also for a moment while a push is half done (the
-// caller knows from pending_ whether to look again).
-Work* ActorMailbox::pop() noexcept {
-  Work* tail = tail_;
-  Work* next = link_of(tail).load(std::memory_order_acquire);
-  if (tail == &stub_) {
-    if (next == nullptr) return nullptr;
-    tail_ = next;
-    tail = next;
-    next = link_of(tail).load(std::memory_order_acquire);
-  }
-  if (next != nullptr) {
-    tail_ = next;
-    return tail;
-  }
-  if (tail != head_.load(std::memory_order_acquire)) return nullptr;
-  // `tail` is the last item: put the stub behind it so it can be handed out.
-  push(&stub_);
-  next = link_of(tail).load(std::memory_order_acquire);
-  if (next == nullptr) return nullptr;
-  tail_ = next;
-  return tail;
-}
 
 void ActorMailbox::drain(Work* work) noexcept {
   ActorMailbox* const self = static_cast<DrainWork*>(work)->mailbox;
@@ -71,9 +35,10 @@ void ActorMailbox::drain(Work* work) noexcept {
   int spins = 0;
   for (;;) {
     Work* item;
-    if (self->held_head_ != nullptr && self->in_flight_ < self->max_concurrency_) {
+    self->running_held_ = self->held_front_may_start();
+    if (self->running_held_) {
       item = self->take_held();  // older than anything still queued
-    } else if ((item = self->pop()) != nullptr) {
+    } else if ((item = self->queue_.pop()) != nullptr) {
       ++self->owed_;
     } else {
       // Pay for what was popped. If that empties the count, the mailbox is
@@ -106,52 +71,20 @@ void ActorMailbox::drain(Work* work) noexcept {
   current = outer;
 }
 
-void ActorMailbox::hold(Work* call) noexcept {
-  call->next_work = nullptr;
-  if (held_tail_ != nullptr) {
-    held_tail_->next_work = call;
-  } else {
-    held_head_ = call;
-  }
-  held_tail_ = call;
-}
-
-Work* ActorMailbox::take_held() noexcept {
-  Work* call = held_head_;
-  if (call != nullptr) {
-    held_head_ = call->next_work;
-    if (held_head_ == nullptr) held_tail_ = nullptr;
-  }
-  return call;
-}
-
-void ActorMailbox::call_started(LiveCoroutine& link) noexcept {
+void ActorMailbox::call_started(MailboxCall& call) noexcept {
   ++in_flight_;
-  link.prev = nullptr;
-  link.next = in_flight_head_;
-  if (in_flight_head_ != nullptr) in_flight_head_->prev = &link;
-  in_flight_head_ = &link;
+  in_flight_list_.push_back(call);
 }
 
-void ActorMailbox::call_finished(LiveCoroutine& link) noexcept {
+void ActorMailbox::call_finished(MailboxCall& call) noexcept {
   --in_flight_;
-  if (link.prev != nullptr) {
-    link.prev->next = link.next;
-  } else {
-    in_flight_head_ = link.next;
-  }
-  if (link.next != nullptr) link.next->prev = link.prev;
-  link.prev = link.next = nullptr;
+  in_flight_list_.remove(call);
 }
 
 void ActorMailbox::cancel_in_flight() noexcept {
   // Cancelling posts each coroutine's resumption back here; none finishes
-  // inside this loop, but keep the next link first all the same.
-  for (LiveCoroutine* link = in_flight_head_; link != nullptr;) {
-    LiveCoroutine* next = link->next;
-    link->state->request_cancel();
-    link = next;
-  }
+  // inside this loop.
+  in_flight_list_.for_each([](MailboxCall& call) { call.call_state().request_cancel(); });
 }
 
 }  // namespace fray::detail

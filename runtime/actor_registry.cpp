@@ -34,11 +34,7 @@ ActorCoreBase* ActorRegistry::add(ActorCoreBase& actor, bool get_if_exists) {
     }
     actor.add_ref();  // the name keeps a named actor alive
   }
-  actor.registry_prev = nullptr;
-  actor.registry_next = head_;
-  if (head_ != nullptr) head_->registry_prev = &actor;
-  head_ = &actor;
-  ++count_;
+  actors_.push_back(actor);
   host_.task_submitted();  // until its object is gone; shutdown waits for it
   return nullptr;
 }
@@ -59,16 +55,7 @@ void ActorRegistry::remove_name(ActorCoreBase& actor) noexcept {
 
 void ActorRegistry::unlink(ActorCoreBase& actor) noexcept {
   std::lock_guard guard(mutex_);
-  if (actor.registry_prev != nullptr) {
-    actor.registry_prev->registry_next = actor.registry_next;
-  } else if (head_ == &actor) {
-    head_ = actor.registry_next;
-  } else {
-    return;  // detached already
-  }
-  if (actor.registry_next != nullptr) actor.registry_next->registry_prev = actor.registry_prev;
-  actor.registry_prev = actor.registry_next = nullptr;
-  --count_;
+  actors_.remove(actor);  // no-op once detached
 }
 
 void ActorRegistry::kill_all() noexcept {
@@ -77,34 +64,27 @@ void ActorRegistry::kill_all() noexcept {
     // Holding the lock keeps every listed actor from being freed meanwhile,
     // even one whose last reference is already gone.
     std::lock_guard guard(mutex_);
-    for (ActorCoreBase* actor = head_; actor != nullptr; actor = actor->registry_next) {
-      if (!actor->kill_for_shutdown_locked()) continue;  // already dead
-      if (actor->name().empty()) continue;
-      auto it = names_.find(actor->name());
-      if (it != names_.end() && it->second == actor) {
+    actors_.for_each([&](ActorCoreBase& actor) {
+      if (!actor.kill_for_shutdown_locked()) return;  // already dead
+      if (actor.name().empty()) return;
+      auto it = names_.find(actor.name());
+      if (it != names_.end() && it->second == &actor) {
         names_.erase(it);
-        names_released.push_back(actor);
+        names_released.push_back(&actor);
       }
-    }
+    });
   }
   for (ActorCoreBase* actor : names_released) actor->release();
 }
 
 void ActorRegistry::detach_all() noexcept {
   std::lock_guard guard(mutex_);
-  for (ActorCoreBase* actor = head_; actor != nullptr;) {
-    ActorCoreBase* next = actor->registry_next;
-    actor->registry_prev = actor->registry_next = nullptr;
-    actor->detach_locked();
-    actor = next;
-  }
-  head_ = nullptr;
-  count_ = 0;
+  while (ActorCoreBase* actor = actors_.pop_front()) actor->detach_locked();
 }
 
 std::size_t ActorRegistry::size() const {
   std::lock_guard guard(mutex_);
-  return count_;
+  return actors_.size();
 }
 
 }  // namespace fray::detail

@@ -1,6 +1,41 @@
 #include "fray/detail/event_loop.hpp"
 
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
 namespace fray::detail {
+
+namespace {
+
+class LoopTimer final : public TimerService::Timer, public std::enable_shared_from_this<LoopTimer> {
+ public:
+  LoopTimer(boost::asio::io_context& io, std::function<void(bool)> callback)
+      : io_(io), timer_(io), callback_(std::move(callback)) {}
+
+  void arm(Clock::time_point deadline) {
+    timer_.expires_at(deadline);
+    // The handler owns the timer until it ran: exactly once, expired or not.
+    timer_.async_wait([self = shared_from_this()](const boost::system::error_code& error) {
+      auto callback = std::move(self->callback_);
+      callback(!error);
+    });
+  }
+  void cancel() noexcept override {
+    try {
+      // Timers belong to the loop's thread: cancel there.
+      boost::asio::post(io_, [self = shared_from_this()] { self->timer_.cancel(); });
+    } catch (...) {
+      // Out of memory: the timer fires at its deadline instead.
+    }
+  }
+
+ private:
+  boost::asio::io_context& io_;
+  boost::asio::steady_timer timer_;
+  std::function<void(bool)> callback_;
+};
+
+}  // namespace
 
 boost::asio::io_context& EventLoop::context() {
   std::call_once(started_, [this] {
@@ -8,6 +43,13 @@ boost::asio::io_context& EventLoop::context() {
     thread_ = std::thread([this] { io_.run(); });
   });
   return io_;
+}
+
+std::shared_ptr<TimerService::Timer> EventLoop::start_timer(Clock::time_point deadline,
+                                                            std::function<void(bool expired)> callback) {
+  auto timer = std::make_shared<LoopTimer>(context(), std::move(callback));
+  timer->arm(deadline);
+  return timer;
 }
 
 void EventLoop::stop() noexcept {

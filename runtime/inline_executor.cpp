@@ -1,76 +1,188 @@
 #include "fray/detail/inline_executor.hpp"
 
+#include <algorithm>
 #include <utility>
 
+#include "fray/detail/suspension.hpp"
 #include "fray/detail/task_host.hpp"
 
 namespace fray::detail {
 
 void InlineExecutor::post(Work* work) noexcept {
-  work->next_work = nullptr;
   std::lock_guard guard(mutex_);
-  if (tail_ != nullptr) {
-    tail_->next_work = work;
-  } else {
-    head_ = work;
-  }
-  tail_ = work;
-  // Poked under our lock: the parked thread clears `parked_` under it too,
-  // so the signal cannot go away in between.
-  if (parked_ != nullptr) parked_->poke();
+  continuations_.push_back(work);
+  poke_parked();
 }
 
-Work* InlineExecutor::pop() noexcept {
+void InlineExecutor::post_task(Work* work) noexcept {
   std::lock_guard guard(mutex_);
-  Work* work = head_;
-  if (work != nullptr) {
-    head_ = work->next_work;
-    if (head_ == nullptr) tail_ = nullptr;
-  }
-  return work;
+  tasks_.push_back(work);
+  poke_parked();
+}
+
+void InlineExecutor::poke_parked() noexcept {
+  // Under mutex_: a parked thread leaves the list under it too, so its
+  // signal cannot go away in between.
+  for (Signal* signal : parked_) signal->poke();
+}
+
+Work* InlineExecutor::pop(bool tasks_too) noexcept {
+  std::lock_guard guard(mutex_);
+  if (Work* work = continuations_.pop_front()) return work;
+  return tasks_too ? tasks_.pop_front() : nullptr;
 }
 
 void InlineExecutor::run(Work* work) noexcept {
-  // Work run here may block on another result of this executor: that
-  // blocking call drains too.
-  BlockingHelper*& helper = current_blocking_helper();
+  // Work run here may block on another result: that call comes back to
+  // this executor as its blocker.
+  ScopedBlocker blocker(this);
   JobContext*& context = thread_context();
-  BlockingHelper* outer_helper = std::exchange(helper, this);
   JobContext* outer_context = std::exchange(context, context_);
   work->run();
-  helper = outer_helper;
   context = outer_context;
 }
 
-bool InlineExecutor::run_one_queued() noexcept {
-  Work* work = pop();
-  if (work == nullptr) return false;
-  run(work);
-  return true;
+void InlineExecutor::park_until_poked(Signal& signal, const Deadline& deadline) {
+  {
+    std::lock_guard guard(mutex_);
+    if (!continuations_.empty() || (!tasks_.empty() && driver_ == std::thread::id{})) return;
+    parked_.push_back(&signal);
+  }
+  signal.wait_until_set_or_poked(deadline);
+  std::lock_guard guard(mutex_);
+  std::erase(parked_, &signal);
+}
+
+bool InlineExecutor::acquire_drive(Signal& signal, const Deadline& deadline) {
+  const auto me = std::this_thread::get_id();
+  for (;;) {
+    {
+      std::lock_guard guard(mutex_);
+      if (driver_ == std::thread::id{} || driver_ == me) {
+        driver_ = me;
+        ++drive_depth_;
+        return true;
+      }
+      // Another thread drives: it may well run what we wait for.
+      if (signal.is_set()) return false;
+      parked_.push_back(&signal);
+    }
+    signal.wait_until_set_or_poked(deadline);
+    {
+      std::lock_guard guard(mutex_);
+      std::erase(parked_, &signal);
+    }
+    if (signal.is_set() || (deadline && Clock::now() >= *deadline)) return false;
+  }
+}
+
+void InlineExecutor::release_drive() noexcept {
+  std::lock_guard guard(mutex_);
+  if (--drive_depth_ == 0) {
+    driver_ = std::thread::id{};
+    poke_parked();  // a waiting driver takes over
+  }
+}
+
+bool InlineExecutor::drive_while_queued(bool (*done)(const void*), const void* context) {
+  {
+    // Only when nobody else drives: else the caller waits with a signal.
+    std::lock_guard guard(mutex_);
+    const auto me = std::this_thread::get_id();
+    if (driver_ != std::thread::id{} && driver_ != me) return done(context);
+    driver_ = me;
+    ++drive_depth_;
+  }
+  bool finished = done(context);
+  while (!finished) {
+    Work* work = pop(/*tasks_too=*/true);
+    if (work == nullptr) break;
+    run(work);
+    finished = done(context);
+  }
+  release_drive();
+  return finished;
+}
+
+bool InlineExecutor::drive_until(Signal& signal, const Deadline& deadline) {
+  if (!acquire_drive(signal, deadline)) return signal.is_set();
+  while (!signal.is_set()) {
+    if (Work* work = pop(/*tasks_too=*/true)) {
+      run(work);
+      continue;
+    }
+    if (deadline && Clock::now() >= *deadline) break;
+    // Nothing queued: another thread (a timer, a process) will post.
+    park_until_poked(signal, deadline);
+  }
+  release_drive();
+  return signal.is_set();
+}
+
+namespace {
+class CancelPoke : CancelHook {
+ public:
+  CancelPoke(StateBase* task, Signal& signal, std::span<StateBase* const> waits) noexcept
+      : task_(task), signal_(signal) {
+    waits_on = waits;
+    on_cancel = [](CancelHook* self) noexcept { static_cast<CancelPoke*>(self)->signal_.poke(); };
+    armed_ = task_ == nullptr || task_->set_cancel_hook(this);
+  }
+  CancelPoke(const CancelPoke&) = delete;
+  ~CancelPoke() {
+    if (task_ != nullptr && armed_) task_->clear_cancel_hook();
+  }
+  bool armed() const noexcept { return armed_; }
+  bool cancelled() const noexcept { return task_ != nullptr && task_->cancel_requested(); }
+
+ private:
+  StateBase* task_;
+  Signal& signal_;
+  bool armed_ = false;
+};
+}  // namespace
+
+bool InlineExecutor::block(const BlockRequest& request) {
+  Signal& signal = request.signal;
+  const TaskScope scope = current_task_scope();
+  StateBase* const task = request.cancellable ? scope.task : nullptr;
+  CancelPoke cancel(task, signal, request.helpable);
+  if (!cancel.armed()) return false;
+  ResourceLease* lease = request.lends ? scope.lease : nullptr;
+  if (lease != nullptr) lease->lend();
+  if (task != nullptr) blocked_tasks_.push_back(task);
+  bool set = signal.is_set();
+  while (!set && !cancel.cancelled()) {
+    // The task waited for (and the tasks it waits for) if queued: only
+    // without a deadline, which a task run here could outlast.
+    bool ran = false;
+    if (!request.deadline) {
+      for (StateBase* state : request.helpable) {
+        if (state != nullptr && !state->is_ready()) ran = state->run_here(*this, 0) || ran;
+        if (signal.is_set()) break;
+      }
+    }
+    if ((set = signal.is_set())) break;
+    if (Work* work = pop(/*tasks_too=*/false)) {
+      run(work);
+      continue;
+    }
+    if (ran) continue;
+    if (request.deadline && Clock::now() >= *request.deadline) break;
+    park_until_poked(signal, request.deadline);
+    set = signal.is_set();
+  }
+  if (task != nullptr) std::erase(blocked_tasks_, task);
+  if (lease != nullptr) lease->reclaim_blocking();
+  return set;
+}
+
+void InlineExecutor::cancel_blocked_tasks(CancelReason reason) noexcept {
+  for (StateBase* task : blocked_tasks_) task->request_cancel(reason);
 }
 
 void InlineExecutor::drain() noexcept {
-  while (run_one_queued()) {
-  }
-}
-
-bool InlineExecutor::help_until(Signal& signal, const Deadline& deadline) {
-  for (;;) {
-    if (signal.is_set()) return true;
-    if (run_one_queued()) continue;
-    {
-      std::lock_guard guard(mutex_);
-      if (head_ != nullptr) continue;
-      parked_ = &signal;
-    }
-    const bool set = signal.wait_until_set_or_poked(deadline);
-    {
-      std::lock_guard guard(mutex_);
-      parked_ = nullptr;
-    }
-    if (set) return true;
-    if (deadline && Clock::now() >= *deadline) return signal.is_set();
-  }
+  while (Work* work = pop(/*tasks_too=*/true)) run(work);
 }
 
 }  // namespace fray::detail

@@ -9,19 +9,40 @@ std::string ResourceAdmission::why_unschedulable(const Resources& request) const
 
 bool ResourceAdmission::acquire_or_queue(AdmissionTicket& ticket) {
   std::lock_guard guard(mutex_);
-  if (head_ == nullptr && ticket.request->fits_in(available_)) {
+  if (line_.empty() && ticket.request->fits_in(available_)) {
     available_.subtract(*ticket.request);
     ticket.holds_resources = true;
     return true;
   }
-  ticket.next = nullptr;
-  if (tail_ != nullptr) {
-    tail_->next = &ticket;
-  } else {
-    head_ = &ticket;
-  }
-  tail_ = &ticket;
+  line_.push_back(ticket);
   return false;
+}
+
+bool ResourceAdmission::acquire_first_or_queue(AdmissionTicket& ticket) {
+  std::lock_guard guard(mutex_);
+  if (ticket.request->fits_in(available_)) {
+    available_.subtract(*ticket.request);
+    ticket.holds_resources = true;
+    return true;
+  }
+  line_.push_front(ticket);
+  return false;
+}
+
+bool ResourceAdmission::try_acquire_first(const Resources& request) {
+  std::lock_guard guard(mutex_);
+  if (!request.fits_in(available_)) return false;
+  available_.subtract(request);
+  return true;
+}
+
+bool ResourceAdmission::withdraw(AdmissionTicket& ticket, Executor& executor) {
+  {
+    std::lock_guard guard(mutex_);
+    if (!line_.remove(ticket)) return false;
+  }
+  admit_waiting(executor);
+  return true;
 }
 
 void ResourceAdmission::release(const Resources& request, Executor& executor) {
@@ -32,46 +53,43 @@ void ResourceAdmission::release(const Resources& request, Executor& executor) {
   admit_waiting(executor);
 }
 
+void ResourceAdmission::start(AdmissionTicket& ticket, Executor& executor) noexcept {
+  if (ticket.run_in_place) {
+    ticket.start->run();
+  } else if (ticket.starts_task) {
+    executor.post_task(ticket.start);
+  } else {
+    executor.post(ticket.start);
+  }
+}
+
 void ResourceAdmission::admit_waiting(Executor& executor) {
-  AdmissionTicket* admitted = nullptr;
-  AdmissionTicket** admitted_tail = &admitted;
+  // Out of the line, their links are free for this list of our own.
+  IntrusiveList<AdmissionTicket, AdmissionLine> admitted;
   {
     std::lock_guard guard(mutex_);
-    while (head_ != nullptr) {
-      AdmissionTicket* ticket = head_;
-      const bool cancelled = ticket->state->is_ready();
+    while (AdmissionTicket* ticket = line_.front()) {
+      const bool cancelled = ticket->state != nullptr && ticket->state->is_ready();
       if (!cancelled) {
         if (!ticket->request->fits_in(available_)) break;
         available_.subtract(*ticket->request);
         ticket->holds_resources = true;
       }
-      head_ = ticket->next;
-      if (head_ == nullptr) tail_ = nullptr;
-      ticket->next = nullptr;
-      *admitted_tail = ticket;
-      admitted_tail = &ticket->next;
+      line_.remove(*ticket);
+      admitted.push_back(*ticket);
     }
   }
-  // Post outside the lock: a task may finish (and release) at once.
-  while (admitted != nullptr) {
-    AdmissionTicket* next = admitted->next;
-    executor.post(admitted->start);
-    admitted = next;
-  }
+  // Outside the lock: a task may finish (and release) at once.
+  while (AdmissionTicket* ticket = admitted.pop_front()) start(*ticket, executor);
 }
 
 void ResourceAdmission::flush_all(Executor& executor) {
-  AdmissionTicket* waiting;
+  IntrusiveList<AdmissionTicket, AdmissionLine> waiting;
   {
     std::lock_guard guard(mutex_);
-    waiting = head_;
-    head_ = tail_ = nullptr;
+    while (AdmissionTicket* ticket = line_.pop_front()) waiting.push_back(*ticket);
   }
-  while (waiting != nullptr) {
-    AdmissionTicket* next = waiting->next;
-    executor.post(waiting->start);
-    waiting = next;
-  }
+  while (AdmissionTicket* ticket = waiting.pop_front()) start(*ticket, executor);
 }
 
 Resources ResourceAdmission::available() const {

@@ -35,14 +35,20 @@ Runtime::Runtime(RuntimeOptions options) {
   const std::size_t threads = options.threads == 0 ? core_count() : options.threads;
   // The context refers to the host and the host's threads to the context:
   // the host comes first, and its threads read the context when they run.
-  host_ = std::make_unique<detail::TaskHost>(kind == ContextKind::sync, threads,
-                                             with_default_cpu(std::move(options.capacity)));
+  detail::HostOptions host;
+  host.inline_context = kind == ContextKind::sync;
+  host.pool.threads = threads;
+  host.pool.max_extra_threads = options.max_extra_threads;
+  host.capacity = with_default_cpu(std::move(options.capacity));
+  host_ = std::make_unique<detail::TaskHost>(std::move(host));
   context_ = std::make_unique<JobContext>(*host_);
   host_->start(context_.get());
   detail::push_default_context(context_.get());
 }
 
-Runtime::~Runtime() {
+Runtime::~Runtime() { shutdown(); }
+
+void Runtime::shutdown() noexcept {
   detail::remove_default_context(context_.get());
   host_->shutdown();
 }
@@ -54,9 +60,9 @@ JobContext& current_context() {
 }
 
 namespace this_task {
-bool cancel_requested() noexcept {
-  detail::StateBase* state = detail::current_task_state();
-  return state != nullptr && state->cancel_requested();
+bool cancel_requested() noexcept { return detail::current_task_cancelled(); }
+void throw_if_cancelled() {
+  if (cancel_requested()) throw TaskCancelled();
 }
 }  // namespace this_task
 

@@ -39,22 +39,16 @@ JobContext* default_context() noexcept {
   return contexts.live.empty() ? nullptr : contexts.live.back();
 }
 
-StateBase*& current_task_state() noexcept {
-  thread_local StateBase* state = nullptr;
-  return state;
-}
-
-TaskHost::TaskHost(bool inline_context, std::size_t threads, Resources capacity)
-    : inline_context_(inline_context), threads_(threads), admission_(std::move(capacity)) {}
+TaskHost::TaskHost(HostOptions options) : options_(std::move(options)), admission_(options_.capacity) {}
 
 void TaskHost::start(JobContext* context) {
   context_ = context;
   auto enter = [context] { thread_context() = context; };
-  if (inline_context_) {
+  if (options_.inline_context) {
     inline_ = std::make_unique<InlineExecutor>(context);
     executor_ = inline_.get();
   } else {
-    pool_ = std::make_unique<ThreadPool>(threads_, enter);
+    pool_ = std::make_unique<ThreadPool>(options_.pool, enter);
     executor_ = pool_.get();
   }
 }
@@ -62,48 +56,62 @@ void TaskHost::start(JobContext* context) {
 TaskHost::~TaskHost() { shutdown(); }
 
 void TaskHost::task_finished() noexcept {
-  if (live_.fetch_sub(1, std::memory_order_seq_cst) == 1 && stopping()) all_finished_.notify();
+  if (live_count_.fetch_sub(1, std::memory_order_seq_cst) == 1 && stopping()) all_finished_.notify();
 }
 
-void TaskHost::add_live(LiveCoroutine& coroutine) noexcept {
-  std::lock_guard guard(live_mutex_);
-  coroutine.prev = nullptr;
-  coroutine.next = live_head_;
-  if (live_head_ != nullptr) live_head_->prev = &coroutine;
-  live_head_ = &coroutine;
-}
-
-void TaskHost::remove_live(LiveCoroutine& coroutine) noexcept {
-  std::lock_guard guard(live_mutex_);
-  if (coroutine.prev != nullptr) {
-    coroutine.prev->next = coroutine.next;
-  } else {
-    live_head_ = coroutine.next;
+bool TaskHost::enlist(LiveTask& task) noexcept {
+  {
+    std::lock_guard guard(live_mutex_);
+    if (stopping()) return false;
+    live_.push_back(task);
   }
-  if (coroutine.next != nullptr) coroutine.next->prev = coroutine.prev;
-  coroutine.prev = coroutine.next = nullptr;
+  task_submitted();
+  return true;
 }
 
-void TaskHost::cancel_live_coroutines() noexcept {
-  std::lock_guard guard(live_mutex_);
-  for (LiveCoroutine* live = live_head_; live != nullptr; live = live->next) live->state->request_cancel();
+void TaskHost::delist(LiveTask& task) noexcept {
+  bool listed;
+  {
+    std::lock_guard guard(live_mutex_);
+    listed = live_.remove(task);
+  }
+  if (listed) task_finished();
 }
 
 void TaskHost::shutdown() noexcept {
-  if (stopping_.exchange(true, std::memory_order_seq_cst) || executor_ == nullptr) return;
-  // Queued and waiting tasks see `stopping` when they reach a thread and
-  // finish as cancelled; suspended coroutines are woken to unwind.
+  std::vector<StateBase*> listed;
+  {
+    // Under the lock enlist takes: a task is either listed before we look
+    // or refused. A listed task is alive: pin it before letting go.
+    std::lock_guard guard(live_mutex_);
+    if (stopping_.exchange(true, std::memory_order_seq_cst) || executor_ == nullptr) return;
+    listed.reserve(live_.size());
+    live_.for_each([&](LiveTask& task) {
+      task.state->add_ref();
+      listed.push_back(task.state);
+    });
+  }
+  // Waiting and suspended tasks finish as cancelled (queued ones see
+  // `stopping` when they reach a thread).
+  for (StateBase* state : listed) {
+    state->request_cancel(CancelReason::shutdown);
+    state->release();
+  }
+  // Plain tasks blocked in a get/wait are woken with TaskCancelled.
+  if (pool_) pool_->cancel_blocked_tasks(CancelReason::shutdown);
+  if (inline_) inline_->cancel_blocked_tasks(CancelReason::shutdown);
   admission_.flush_all(*executor_);
-  cancel_live_coroutines();
   // Actors die like suspended tasks; their destructors run on their
   // mailboxes, and each counts as live until its object is gone.
   actors_.kill_all();
-  if (live_.load(std::memory_order_seq_cst) > 0) {
-    BlockingHelper*& helper = current_blocking_helper();
-    BlockingHelper* outer = helper;
-    if (inline_) helper = inline_.get();
-    block_until(all_finished_, executor_, std::nullopt);
-    helper = outer;
+  if (live_count_.load(std::memory_order_seq_cst) > 0) {
+    if (inline_) {
+      // Nobody else runs the sync context's queue: drive it here.
+      inline_->drive_until(all_finished_, std::nullopt);
+    } else {
+      all_finished_.wait_until(std::nullopt);
+    }
+    all_finished_.settle();
   }
   if (pool_) pool_->stop();
   if (inline_) inline_->drain();

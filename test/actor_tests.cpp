@@ -683,3 +683,23 @@ TEST_CASE("stress: 10,000 actors take 100 calls each") {
   actors.clear();
   CHECK(eventually([&] { return ctx.host().actors().size() == 0; }));
 }
+
+namespace {
+// Three calls that each wait (at most 10 s) until all three have arrived.
+struct Rendezvous {
+  std::atomic<int> remaining{3};
+  std::string arrive() {
+    remaining.fetch_sub(1);
+    return eventually([this] { return remaining.load() <= 0; }) ? "ok" : "timed out waiting for the others";
+  }
+};
+}  // namespace
+
+TEST_CASE("with max_concurrency 3, three plain method calls run at the same time") {
+  Watchdog watchdog("three plain calls meeting inside an actor with max_concurrency 3", std::chrono::seconds(40));
+  fray::Runtime runtime(options_for(ContextKind::threads, 4));
+  auto actor = runtime.context().create_actor<Rendezvous>(ActorOptions{}.with_max_concurrency(3));
+  std::vector<fray::Future<std::string>> calls;
+  for (int i = 0; i < 3; ++i) calls.push_back(actor.call(&Rendezvous::arrive));
+  for (auto& call : calls) CHECK(call.get() == "ok");
+}

@@ -2,6 +2,8 @@
 // plain task runs, and after it finished.
 #include "test_support.hpp"
 
+#include <mutex>
+
 using namespace fray_test;
 using fray::ContextKind;
 
@@ -19,6 +21,106 @@ fray::Task<int> await_then_count(fray::Future<int> gate, std::atomic<int>* reach
   reached->fetch_add(100);
   co_return v;
 }
+
+// A parent, its child and its grandchild, as the test sees them.
+struct Family {
+  std::atomic<bool> child_started{false};
+  std::atomic<bool> grandchild_started{false};
+  std::atomic<bool> child_saw_cancel{false};
+  std::atomic<bool> grandchild_saw_cancel{false};
+  std::mutex mutex;
+  fray::Future<int> child;
+  fray::Future<int> grandchild;
+};
+
+// Polls this_task::cancel_requested() for at most 10 s; true if it came.
+bool wait_for_cancel_request() {
+  return eventually([] { return fray::this_task::cancel_requested(); }, std::chrono::seconds(10));
+}
+
+int grandchild_task(Family* family) {
+  family->grandchild_started.store(true);
+  family->grandchild_saw_cancel.store(wait_for_cancel_request());
+  return 3;
+}
+
+int child_task(Family* family) {
+  auto grandchild = fray::run(grandchild_task, family);
+  {
+    std::lock_guard guard(family->mutex);
+    family->grandchild = grandchild;
+  }
+  family->child_started.store(true);
+  family->child_saw_cancel.store(wait_for_cancel_request());
+  return 2;
+}
+
+int plain_parent(Family* family) {
+  auto child = fray::run(child_task, family);
+  {
+    std::lock_guard guard(family->mutex);
+    family->child = child;
+  }
+  wait_for_cancel_request();
+  return 1;
+}
+
+fray::Task<int> coroutine_parent(Family* family) {
+  auto child = fray::run(child_task, family);
+  {
+    std::lock_guard guard(family->mutex);
+    family->child = child;
+  }
+  co_await fray::current_context().sleep(std::chrono::hours(1));
+  co_return 1;
+}
+
+// Holds its thread until `go` is set (at most 10 s), then awaits something
+// that is ready at once: the cancellation must still be seen there.
+fray::Task<int> await_ready_after(std::atomic<bool>* started, std::atomic<bool>* go, std::atomic<int>* threw,
+                                  bool use_sleep) {
+  started->store(true);
+  eventually([go] { return go->load(); });
+  try {
+    if (use_sleep) {
+      co_await fray::current_context().sleep(std::chrono::seconds(0));
+    } else {
+      (void)co_await fray::make_ready_future(1);
+    }
+    threw->store(0);
+  } catch (const fray::TaskCancelled&) {
+    threw->store(1);
+  }
+  co_return 5;
+}
+
+struct SlowStart {
+  SlowStart() { std::this_thread::sleep_for(std::chrono::milliseconds(50)); }
+  int ping() { return 1; }
+};
+
+template <class Parent>
+void check_cancel_reaches_descendants(Parent parent_fn) {
+  Watchdog watchdog("cancelled parent with a child and a grandchild polling cancel_requested", std::chrono::seconds(40));
+  Family family;
+  fray::Runtime runtime(options_for(ContextKind::threads, 4));
+  auto parent = runtime.context().run(parent_fn, &family);
+  REQUIRE(eventually([&] { return family.child_started.load() && family.grandchild_started.load(); }));
+  parent.cancel();
+  CHECK_THROWS_AS(parent.get(), fray::TaskCancelled);
+  fray::Future<int> child;
+  fray::Future<int> grandchild;
+  {
+    std::lock_guard guard(family.mutex);
+    child = family.child;
+    grandchild = family.grandchild;
+  }
+  CHECK_THROWS_AS(child.get(), fray::TaskCancelled);
+  CHECK_THROWS_AS(grandchild.get(), fray::TaskCancelled);
+  CHECK(family.child_saw_cancel.load());
+  CHECK(family.grandchild_saw_cancel.load());
+}
+
 }  // namespace
 
 TEST_CASE("a cancelled pending task never runs and get throws TaskCancelled") {
@@ -120,4 +222,86 @@ TEST_CASE("a task depending on a cancelled task fails with TaskCancelled") {
   auto downstream = ctx.run([](int v) { return v + 1; }, upstream);
   upstream.cancel();
   CHECK_THROWS_AS(downstream.get(), fray::TaskCancelled);
+}
+
+TEST_CASE("cancelling a plain parent task cancels the child and grandchild it started") {
+  check_cancel_reaches_descendants(plain_parent);
+}
+
+TEST_CASE("cancelling a coroutine parent task cancels the child and grandchild it started") {
+  check_cancel_reaches_descendants(coroutine_parent);
+}
+
+TEST_CASE("this_task::cancel_requested is true inside a cancelled coroutine task") {
+  for_each_context([](ContextKind kind) {
+    Watchdog watchdog("a cancelled coroutine task", std::chrono::seconds(20));
+    std::atomic<int> reached{0};
+    std::atomic<int> seen{-1};  // -1: never reached the handler
+    fray::Runtime runtime(options_for(kind));
+    auto task = runtime.context().run([](std::atomic<int>* r, std::atomic<int>* s) -> fray::Task<int> {
+      r->store(1);
+      try {
+        co_await fray::current_context().sleep(std::chrono::hours(1));
+      } catch (const fray::TaskCancelled&) {
+        s->store(fray::this_task::cancel_requested() ? 1 : 0);
+      }
+      co_return 0;
+    }, &reached, &seen);
+    if (kind == ContextKind::sync) CHECK_THROWS_AS(task.get(std::chrono::milliseconds(1)), fray::GetTimeout);
+    REQUIRE(eventually([&] { return reached.load() == 1; }));
+    task.cancel();
+    CHECK_THROWS_AS(task.get(), fray::TaskCancelled);
+    CHECK(seen.load() == 1);
+  });
+}
+
+TEST_CASE("co_await on an already-ready future in a cancelled coroutine task throws TaskCancelled") {
+  Watchdog watchdog("a cancelled coroutine awaiting a ready future", std::chrono::seconds(20));
+  std::atomic<bool> started{false};
+  std::atomic<bool> go{false};
+  std::atomic<int> threw{-1};
+  fray::Runtime runtime(options_for(ContextKind::threads));
+  auto task = runtime.context().run(await_ready_after, &started, &go, &threw, false);
+  REQUIRE(eventually([&] { return started.load(); }));
+  task.cancel();
+  go.store(true);
+  CHECK_THROWS_AS(task.get(), fray::TaskCancelled);
+  CHECK(threw.load() == 1);
+}
+
+TEST_CASE("co_await of a zero-length sleep in a cancelled coroutine task throws TaskCancelled") {
+  Watchdog watchdog("a cancelled coroutine sleeping for 0 s", std::chrono::seconds(20));
+  std::atomic<bool> started{false};
+  std::atomic<bool> go{false};
+  std::atomic<int> threw{-1};
+  fray::Runtime runtime(options_for(ContextKind::threads));
+  auto task = runtime.context().run(await_ready_after, &started, &go, &threw, true);
+  REQUIRE(eventually([&] { return started.load(); }));
+  task.cancel();
+  go.store(true);
+  CHECK_THROWS_AS(task.get(), fray::TaskCancelled);
+  CHECK(threw.load() == 1);
+}
+
+TEST_CASE("cancelling an actor's ready() future does not kill the actor") {
+  for_each_context([](ContextKind kind) {
+    Watchdog watchdog("an actor whose ready() was cancelled", std::chrono::seconds(20));
+    std::atomic<bool> release{false};
+    fray::Runtime runtime(options_for(kind, 1));
+    auto& ctx = runtime.context();
+    fray::Future<bool> busy;
+    if (kind == ContextKind::threads) {
+      // The only thread is busy, so the constructor has not started when
+      // ready() is cancelled (in the sync context nothing has).
+      busy = ctx.run([](std::atomic<bool>* r) { return eventually([r] { return r->load(); }); }, &release);
+    }
+    auto actor = ctx.create_actor<SlowStart>();
+    actor.ready().cancel();
+    release.store(true);
+    int pinged = 0;
+    CHECK_NOTHROW(pinged = actor.call(&SlowStart::ping).get());
+    CHECK(pinged == 1);
+    CHECK(actor.alive());
+    if (busy.valid()) CHECK(busy.get());
+  });
 }

@@ -101,3 +101,42 @@ TEST_CASE("futures outlive the runtime that fulfilled them") {
   }
   CHECK(kept.get() == 9);
 }
+
+TEST_CASE("co_await on an empty future inside a coroutine task throws EmptyFuture, which the coroutine can catch") {
+  for_each_context([](ContextKind kind) {
+    fray::Runtime runtime(options_for(kind));
+    auto caught = runtime.context().run([]() -> fray::Task<bool> {
+      fray::Future<int> empty;
+      try {
+        (void)co_await empty;
+      } catch (const fray::EmptyFuture&) {
+        co_return true;
+      }
+      co_return false;
+    });
+    CHECK(caught.get());
+  });
+}
+
+TEST_CASE("co_await on an empty temporary future inside a coroutine task throws EmptyFuture") {
+  for_each_context([](ContextKind kind) {
+    fray::Runtime runtime(options_for(kind));
+    auto caught = runtime.context().run([]() -> fray::Task<bool> {
+      try {
+        (void)co_await fray::Future<int>();
+      } catch (const fray::EmptyFuture&) {
+        co_return true;
+      }
+      co_return false;
+    });
+    CHECK(caught.get());
+  });
+}
+
+TEST_CASE("setting a promise a second time throws and the first value stays") {
+  fray::Promise<int> promise;
+  auto future = promise.future();
+  promise.set_value(1);
+  CHECK_THROWS_AS(promise.set_value(2), fray::Error);
+  CHECK(future.get() == 1);
+}

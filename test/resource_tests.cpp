@@ -121,20 +121,38 @@ TEST_CASE("resources are given back when a task fails") {
   CHECK(ctx.available().get("cpu") == doctest::Approx(1.0));
 }
 
-TEST_CASE("a coroutine task holds its resources while it is suspended") {
+TEST_CASE("a coroutine task keeps its resources while it sleeps") {
+  auto runtime = pool_with(Resources{}.cpu(1), 2);
+  auto& ctx = runtime.context();
+  auto sleeper = ctx.run(TaskOptions{}.with_resources(Resources{}.cpu(1)), []() -> fray::Task<int> {
+    co_await fray::current_context().sleep(std::chrono::hours(1));
+    co_return 1;
+  });
+  auto waiting = ctx.run(TaskOptions{}.with_resources(Resources{}.cpu(1)), [] { return 5; });
+  CHECK_THROWS_AS(waiting.get(std::chrono::milliseconds(20)), fray::GetTimeout);
+  sleeper.cancel();
+  CHECK(waiting.get() == 5);
+  CHECK_THROWS_AS(sleeper.get(), fray::TaskCancelled);
+}
+
+TEST_CASE("a coroutine task awaiting another task's result lends its cpu and takes it back before it goes on") {
   auto runtime = pool_with(Resources{}.cpu(1), 2);
   auto& ctx = runtime.context();
   fray::Promise<int> gate;
+  std::atomic<int> holders{0};
   auto holder = ctx.run(TaskOptions{}.with_resources(Resources{}.cpu(1)),
-                        [](fray::Future<int> g) -> fray::Task<int> {
+                        [](fray::Future<int> g, std::atomic<int>* h) -> fray::Task<int> {
                           int v = co_await g;
-                          co_return v;
-                        }, gate.future());
-  auto waiting = ctx.run(TaskOptions{}.with_resources(Resources{}.cpu(1)), [] { return 5; });
-  CHECK_THROWS_AS(waiting.get(std::chrono::milliseconds(20)), fray::GetTimeout);
+                          co_return v + h->load();  // runs again only with its cpu back
+                        }, gate.future(), &holders);
+  auto lent_to = ctx.run(TaskOptions{}.with_resources(Resources{}.cpu(1)), [](std::atomic<int>* h) {
+    h->fetch_add(10);
+    return 5;
+  }, &holders);
+  CHECK(lent_to.get() == 5);  // ran while the holder waited on the gate
   gate.set_value(1);
-  CHECK(holder.get() == 1);
-  CHECK(waiting.get() == 5);
+  CHECK(holder.get() == 11);
+  CHECK(ctx.available().get("cpu") == doctest::Approx(1.0));
 }
 
 TEST_CASE("resource amounts must be finite and not negative") {

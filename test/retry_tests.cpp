@@ -93,3 +93,15 @@ TEST_CASE("max_retries with a move-only argument is a clear error at get") {
                                       std::make_unique<int>(1));
   CHECK_THROWS_AS(result.get(), fray::InvalidOptions);
 }
+
+TEST_CASE("max_retries of -1 retries without limit, as Ray's max_retries=-1") {
+  for_each_context([](ContextKind kind) {
+    fray::Runtime runtime(options_for(kind));
+    std::atomic<int> attempts{0};
+    auto result = runtime.context().run(TaskOptions{}.with_max_retries(-1), fail_until, &attempts, 5);
+    int value = 0;
+    CHECK_NOTHROW(value = result.get());
+    CHECK(value == 42);
+    CHECK(attempts.load() == 6);
+  });
+}

@@ -1,6 +1,8 @@
 // Streaming tasks: items as produced, bounded buffer, errors, cancellation.
 #include "test_support.hpp"
 
+#include <set>
+#include <string>
 #include <vector>
 
 using namespace fray_test;
@@ -36,6 +38,19 @@ fray::Generator<int> forever(std::atomic<bool>* ended) {
     ~Flag() { flag->store(true); }
   } flag{ended};
   for (int i = 0;; ++i) co_yield i;
+}
+
+fray::Generator<int> count_from(int start) {
+  for (int i = start; i < start + 3; ++i) co_yield i;
+}
+
+// Yields 1 and 2, then fails on its first attempt; yields 1, 2, 3 on later ones.
+fray::Generator<int> fails_first_time(std::atomic<int>* attempts) {
+  const bool first = attempts->fetch_add(1) == 0;
+  co_yield 1;
+  co_yield 2;
+  if (first) throw CustomError("first attempt broke after two items", 2);
+  co_yield 3;
 }
 
 fray::Task<int> sum_stream(int n) {
@@ -139,4 +154,42 @@ TEST_CASE("a stream cancelled before its producer starts ends at once") {
   stream.cancel();
   CHECK_THROWS_AS(stream.next_blocking(), fray::TaskCancelled);
   CHECK_FALSE(ended.load());  // never started
+}
+
+TEST_CASE("a streaming task whose argument future failed hands that error to its consumer") {
+  for_each_context([](ContextKind kind) {
+    Watchdog watchdog(std::string("next_blocking on a stream whose argument failed (") + name_of(kind) + ")",
+                      std::chrono::seconds(20));
+    fray::Runtime runtime(options_for(kind));
+    auto& ctx = runtime.context();
+    auto bad = ctx.run([]() -> int { throw CustomError("upstream broke", 4); });
+    auto stream = ctx.run(count_from, bad);
+    CHECK_THROWS_AS(stream.next_blocking(), CustomError);
+    CHECK_THROWS_AS(stream.producer().get(), CustomError);
+  });
+}
+
+TEST_CASE("a streaming task with max_retries is refused with InvalidOptions and its consumer never receives an item twice") {
+  for_each_context([](ContextKind kind) {
+    Watchdog watchdog(std::string("consuming a retried stream (") + name_of(kind) + ")", std::chrono::seconds(20));
+    fray::Runtime runtime(options_for(kind));
+    std::atomic<int> attempts{0};
+    auto stream = runtime.context().run(TaskOptions{}.with_max_retries(2), fails_first_time, &attempts);
+    std::vector<int> received;
+    std::string ended_with = "the end of the stream";
+    bool invalid_options = false;
+    try {
+      while (auto item = stream.next_blocking()) received.push_back(*item);
+    } catch (const fray::InvalidOptions&) {
+      invalid_options = true;
+      ended_with = "InvalidOptions";
+    } catch (const std::exception& error) {
+      ended_with = std::string("another error: ") + error.what();
+    }
+    std::string items;
+    for (int item : received) items += std::to_string(item) + " ";
+    INFO("received: ", items, "then ", ended_with);
+    CHECK(std::set<int>(received.begin(), received.end()).size() == received.size());
+    CHECK(invalid_options);
+  });
 }

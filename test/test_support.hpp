@@ -5,10 +5,15 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <cstdio>
+#include <cstdlib>
 #include <fray/fray.hpp>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 
 namespace fray_test {
 
@@ -56,5 +61,44 @@ bool eventually(Done&& done, std::chrono::milliseconds limit = std::chrono::seco
   }
   return true;
 }
+
+// Turns a hang into a failure: if it is still alive `limit` after it was
+// made, it says what hung on stderr and ends the process with status 3 (a
+// test that blocks forever cannot be failed any other way). Declare it
+// before what may hang, so that it outlives it (a Runtime, say, whose
+// destructor may be what hangs). Limits are generous: the suite also runs
+// under ASan and TSan.
+class Watchdog {
+ public:
+  explicit Watchdog(std::string what, std::chrono::seconds limit = std::chrono::seconds(20))
+      : what_(std::move(what)), limit_(limit), thread_([this] { watch(); }) {}
+  Watchdog(const Watchdog&) = delete;
+  Watchdog& operator=(const Watchdog&) = delete;
+  ~Watchdog() {
+    {
+      std::lock_guard guard(mutex_);
+      done_ = true;
+    }
+    done_changed_.notify_one();
+    thread_.join();
+  }
+
+ private:
+  void watch() {
+    std::unique_lock lock(mutex_);
+    if (done_changed_.wait_for(lock, limit_, [this] { return done_; })) return;
+    std::fprintf(stderr, "watchdog: %s still running after %lld s (hang)\n", what_.c_str(),
+                 static_cast<long long>(limit_.count()));
+    std::fflush(stderr);
+    std::_Exit(3);
+  }
+
+  std::string what_;
+  std::chrono::seconds limit_;
+  std::mutex mutex_;
+  std::condition_variable done_changed_;
+  bool done_ = false;
+  std::thread thread_;  // last: starts once the members it reads exist
+};
 
 }  // namespace fray_test

@@ -23,6 +23,13 @@ class TaskCancelled : public Error {
   using Error::Error;
 };
 
+// The task ran past its TaskOptions::timeout and was cancelled for it. A
+// TaskCancelled, so code that handles cancellation handles this too.
+class TaskTimeout : public TaskCancelled {
+ public:
+  using TaskCancelled::TaskCancelled;
+};
+
 // get() or wait() gave up before the result was ready (Ray: GetTimeoutError).
 class GetTimeout : public Error {
  public:
@@ -32,6 +39,15 @@ class GetTimeout : public Error {
 // The task asks for more of a resource than the runtime has in total, so it
 // could never start (Ray: TaskUnschedulableError).
 class TaskUnschedulable : public Error {
+ public:
+  using Error::Error;
+};
+
+// A blocking get()/wait() inside a task would leave the pool with no thread
+// to run tasks: every thread, including the extra ones started to stand in
+// for blocked tasks (RuntimeOptions::max_extra_threads), is blocked. Thrown
+// instead of hanging; co_await the future, or raise the limit.
+class TooManyBlockedTasks : public Error {
  public:
   using Error::Error;
 };

@@ -7,9 +7,10 @@
 #include <coroutine>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "fray/detail/blocking.hpp"
-#include "fray/detail/frame_context.hpp"
+#include "fray/detail/suspension.hpp"
 #include "fray/detail/shared_state.hpp"
 #include "fray/errors.hpp"
 
@@ -32,32 +33,35 @@ T take_or_copy(SharedState<T>& state) {
 
 
 // Suspends a coroutine until a state completes. Holds its own reference to
-// the state, so `co_await run(...)` on a temporary is safe.
+// the state, so `co_await run(...)` on a temporary is safe. A task waiting
+// here lends its cpu (fray/detail/suspension.hpp).
 template <class T, bool Take>
-class FutureAwaiter : Waiter, CancelHook {
+class FutureAwaiter : Waiter, Suspension {
  public:
-  explicit FutureAwaiter(SharedState<T>* state) noexcept : state_(state) {}
+  explicit FutureAwaiter(SharedState<T>* state) noexcept : state_(state), waited_(state) {}
   FutureAwaiter(const FutureAwaiter&) = delete;
   ~FutureAwaiter() { state_->release(); }
 
-  bool await_ready() const noexcept { return state_->is_ready(); }
+  // A ready result is taken at once, unless the task was cancelled: then
+  // await_suspend declines to suspend and await_resume throws.
+  bool await_ready() const noexcept { return state_->is_ready() && !current_task_cancelled(); }
 
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> handle) noexcept {
-    resumption_.handle = handle;
-    frame_ = frame_context_of(handle);
-    if (frame_ != nullptr) resumption_.executor = frame_->executor;
-    on_ready = [](Waiter* self) noexcept { static_cast<FutureAwaiter*>(self)->resumption_.schedule(); };
-    on_cancel = [](CancelHook* self) noexcept { static_cast<FutureAwaiter*>(self)->interrupt(); };
-    auto enqueue = [this]() noexcept { return state_->add_waiter(this); };
-    return frame_ != nullptr ? frame_->suspend_on(this, enqueue) : enqueue();
+    prepare(handle);
+    waits_on = std::span<StateBase* const>(&waited_, 1);
+    on_ready = [](Waiter* self) noexcept { static_cast<FutureAwaiter*>(self)->wake(); };
+    on_cancel = [](CancelHook* self) noexcept {
+      // With the task's state locked: wake the coroutine if the result has
+      // not already done so; await_resume then throws TaskCancelled.
+      auto* awaiter = static_cast<FutureAwaiter*>(self);
+      if (awaiter->state_->remove_waiter(awaiter)) awaiter->wake();
+    };
+    return suspend([this]() noexcept { return state_->add_waiter(this); }, /*lends=*/true);
   }
 
   decltype(auto) await_resume() {
-    if (frame_ != nullptr) {
-      frame_->end_suspend();
-      frame_->throw_if_cancelled();
-    }
+    resume_checked();
     state_->rethrow_if_error();
     if constexpr (std::is_void_v<T>) {
       return;
@@ -69,20 +73,13 @@ class FutureAwaiter : Waiter, CancelHook {
   }
 
  private:
-  // Called with the task's state locked: wake the coroutine if the result
-  // has not already done so; await_resume then throws TaskCancelled.
-  void interrupt() noexcept {
-    if (state_->remove_waiter(this) && resumption_.executor != nullptr) {
-      resumption_.executor->post(&resumption_);
-    }
-  }
-
   SharedState<T>* state_;
-  FrameContext* frame_ = nullptr;
-  Resumption resumption_;
+  StateBase* waited_;  // the same, as what this suspension waits on
 };
 
 }  // namespace detail
+
+using detail::CancelScope;
 
 template <class T = void>
 class Future {
@@ -133,18 +130,25 @@ class Future {
     return take();
   }
 
-  auto operator co_await() const& noexcept {
+  // EmptyFuture (catchable in the coroutine) on a future without a task.
+  auto operator co_await() const& {
     state().add_ref();
     return detail::FutureAwaiter<T, false>(state_);
   }
-  auto operator co_await() && noexcept {
+  auto operator co_await() && {
+    state();
     return detail::FutureAwaiter<T, true>(std::exchange(state_, nullptr));
   }
 
-  // Cancels the task: if it has not started it never will; a running
-  // coroutine task stops at its next suspension point. get() then throws
-  // TaskCancelled. Returns true if the task was stopped before it started.
-  bool cancel() const noexcept { return state_ != nullptr && state_->request_cancel(); }
+  // Cancels the task (ray.cancel): if it has not started it never will; a
+  // running coroutine task stops at its next co_await, a plain one sees
+  // this_task::cancel_requested(). The tasks it started are cancelled with
+  // it, recursively, unless `scope` is CancelScope::task_only (Ray's
+  // recursive=False). get() then throws TaskCancelled. Returns true if the
+  // task was stopped before it started.
+  bool cancel(CancelScope scope = CancelScope::with_children) const noexcept {
+    return state_ != nullptr && state_->request_cancel(detail::CancelReason::user, scope);
+  }
 
   State* state_ptr() const noexcept { return state_; }
 
@@ -184,6 +188,28 @@ decltype(auto) get(F&& future, Timeout... timeout)
   requires requires { future.get(timeout...); }
 {
   return std::forward<F>(future).get(timeout...);
+}
+
+// ray.get(list): every result, in order, once all are complete; the first
+// failure in input order is rethrown (after all have completed).
+template <class T>
+  requires(!std::is_void_v<T>)
+std::vector<T> get(const std::vector<Future<T>>& futures) {
+  for (const auto& future : futures) {
+    if (!future.valid()) throw EmptyFuture();
+  }
+  for (const auto& future : futures) detail::block_until_ready(*future.state_ptr(), std::nullopt);
+  std::vector<T> values;
+  values.reserve(futures.size());
+  for (const auto& future : futures) values.push_back(future.get());
+  return values;
+}
+inline void get(const std::vector<Future<void>>& futures) {
+  for (const auto& future : futures) {
+    if (!future.valid()) throw EmptyFuture();
+  }
+  for (const auto& future : futures) detail::block_until_ready(*future.state_ptr(), std::nullopt);
+  for (const auto& future : futures) future.get();
 }
 
 // A future that is already complete, e.g. to return from a branch that

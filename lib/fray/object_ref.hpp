@@ -3,6 +3,7 @@
 // hands the task a const reference to the same object.
 #pragma once
 
+#include <coroutine>
 #include <memory>
 #include <type_traits>
 #include <utility>

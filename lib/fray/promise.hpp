@@ -1,6 +1,7 @@
 // Promise<T>: completes a Future<T> from outside any task: a callback, an
 // I/O completion, another thread. A promise dropped without a result fails
-// its future with BrokenPromise, so nobody waits forever.
+// its future with BrokenPromise, so nobody waits forever; a promise given a
+// second result refuses it with PromiseAlreadySatisfied.
 #pragma once
 
 #include <exception>
@@ -15,6 +16,11 @@ class BrokenPromise : public Error {
   BrokenPromise() : Error("the promise was dropped before it gave a result") {}
 };
 
+class PromiseAlreadySatisfied : public Error {
+ public:
+  PromiseAlreadySatisfied() : Error("the promise already gave its result; a second one is refused") {}
+};
+
 template <class T = void>
 class Promise {
  public:
@@ -26,7 +32,7 @@ class Promise {
   }
   ~Promise() {
     if (state_ == nullptr) return;
-    if (!state_->is_ready()) state_->complete_with_error(std::make_exception_ptr(BrokenPromise()));
+    state_->complete_with_error(std::make_exception_ptr(BrokenPromise()));  // no-op once it has a result
     state_->release();
   }
 
@@ -38,9 +44,11 @@ class Promise {
 
   template <class... U>
   void set_value(U&&... value) {
-    state_->set_value(std::forward<U>(value)...);
+    if (!state_->set_value(std::forward<U>(value)...)) throw PromiseAlreadySatisfied();
   }
-  void set_error(std::exception_ptr error) { state_->complete_with_error(std::move(error)); }
+  void set_error(std::exception_ptr error) {
+    if (!state_->complete_with_error(std::move(error))) throw PromiseAlreadySatisfied();
+  }
 
  private:
   void swap(Promise& other) noexcept { std::swap(state_, other.state_); }

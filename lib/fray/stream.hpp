@@ -3,20 +3,23 @@
 // produced. The buffer between them is bounded: when it is full the producer
 // is suspended until the consumer takes an item, so a slow consumer slows
 // the producer instead of growing memory (Ray's streaming generators).
+// A streaming task cannot be retried (items already handed out would come
+// again): max_retries on one makes its stream fail with InvalidOptions.
 #pragma once
 
+#include <chrono>
 #include <coroutine>
 #include <cstddef>
-#include <deque>
 #include <exception>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <utility>
 
 #include "fray/detail/blocking.hpp"
-#include "fray/detail/frame_context.hpp"
 #include "fray/detail/shared_state.hpp"
+#include "fray/detail/stream_channel.hpp"
+#include "fray/detail/suspension.hpp"
+#include "fray/detail/timer_service.hpp"
 #include "fray/future.hpp"
 #include "fray/task.hpp"
 
@@ -26,98 +29,6 @@ template <class T>
 class Generator;
 
 namespace detail {
-
-// The buffer shared by one producer coroutine and one consumer.
-template <class T>
-class StreamChannel {
- public:
-  explicit StreamChannel(std::size_t capacity) : capacity_(capacity == 0 ? 1 : capacity) {}
-
-  // Producer side ----------------------------------------------------------
-  // Pushes if there is room; otherwise records `producer` to be resumed
-  // when there is (returns false).
-  bool try_push(std::optional<T>& item, Resumption* producer) {
-    Waiter* consumer = nullptr;
-    const bool pushed = push_or_wait(item, producer, consumer);
-    if (consumer != nullptr) consumer->on_ready(consumer);
-    return pushed;
-  }
-  // As try_push, but the consumer to wake, if any, is left in `to_wake` for
-  // the caller to wake once it holds no lock.
-  bool push_or_wait(std::optional<T>& item, Resumption* producer, Waiter*& to_wake) {
-    std::lock_guard guard(mutex_);
-    if (buffer_.size() >= capacity_) {
-      waiting_producer_ = producer;
-      return false;
-    }
-    buffer_.push_back(std::move(*item));
-    item.reset();
-    to_wake = std::exchange(waiting_consumer_, nullptr);
-    return true;
-  }
-  // The producer gives up waiting (it was cancelled). True if it was still
-  // waiting, so nobody else will resume it.
-  bool withdraw_producer(Resumption* producer) {
-    std::lock_guard guard(mutex_);
-    if (waiting_producer_ != producer) return false;
-    waiting_producer_ = nullptr;
-    return true;
-  }
-  void close(std::exception_ptr error) {
-    Waiter* consumer = nullptr;
-    {
-      std::lock_guard guard(mutex_);
-      closed_ = true;
-      error_ = std::move(error);
-      consumer = std::exchange(waiting_consumer_, nullptr);
-    }
-    if (consumer != nullptr) consumer->on_ready(consumer);
-  }
-
-  // Consumer side ----------------------------------------------------------
-  enum class Take { item, end, empty };
-  // Takes the next item, or says the stream ended (rethrowing the
-  // producer's error), or registers `consumer` to be told when to retry.
-  Take try_take(std::optional<T>& out, Waiter* consumer) {
-    Resumption* producer = nullptr;
-    const Take taken = take_or_wait(out, consumer, producer);
-    if (producer != nullptr) producer->schedule();
-    return taken;
-  }
-  // As try_take, but the producer to resume, if any, is left in `to_wake`
-  // for the caller to resume once it holds no lock.
-  Take take_or_wait(std::optional<T>& out, Waiter* consumer, Resumption*& to_wake) {
-    std::lock_guard guard(mutex_);
-    if (!buffer_.empty()) {
-      out.emplace(std::move(buffer_.front()));
-      buffer_.pop_front();
-      to_wake = std::exchange(waiting_producer_, nullptr);
-      return Take::item;
-    }
-    if (closed_) {
-      if (error_) std::rethrow_exception(error_);
-      return Take::end;
-    }
-    waiting_consumer_ = consumer;
-    return Take::empty;
-  }
-  // True if `consumer` was still registered (so it will not be called).
-  bool withdraw_consumer(Waiter* consumer) {
-    std::lock_guard guard(mutex_);
-    if (waiting_consumer_ != consumer) return false;
-    waiting_consumer_ = nullptr;
-    return true;
-  }
-
- private:
-  std::mutex mutex_;
-  std::deque<T> buffer_;
-  std::size_t capacity_;
-  bool closed_ = false;
-  std::exception_ptr error_;
-  Waiter* waiting_consumer_ = nullptr;
-  Resumption* waiting_producer_ = nullptr;
-};
 
 template <class T>
 class GeneratorPromise : public TaskPromiseBase {
@@ -130,38 +41,39 @@ class GeneratorPromise : public TaskPromiseBase {
   void set_channel(StreamChannel<T>* channel) noexcept { channel_ = channel; }
 
   // co_yield: hands the item over, suspending while the buffer is full.
-  class YieldAwaiter : CancelHook {
+  class YieldAwaiter : Suspension {
    public:
     YieldAwaiter(GeneratorPromise& promise, T&& item) : promise_(promise), item_(std::move(item)) {}
     bool await_ready() const noexcept { return false; }
-    bool await_suspend(std::coroutine_handle<> handle) noexcept {
-      const FrameContext& frame = promise_.frame_context();
-      resumption_.handle = handle;
-      resumption_.executor = frame.executor;
-      on_cancel = [](CancelHook* self) noexcept { static_cast<YieldAwaiter*>(self)->interrupt(); };
+    template <class Promise>
+    bool await_suspend(std::coroutine_handle<Promise> handle) noexcept {
+      prepare(handle);
+      on_cancel = [](CancelHook* self) noexcept {
+        auto* awaiter = static_cast<YieldAwaiter*>(self);
+        if (awaiter->promise_.channel_->withdraw_producer(&awaiter->resumption_)) awaiter->wake();
+      };
       // The consumer is woken after the task's lock is released (it may
       // cancel this task), and only when this frame did not suspend.
       Waiter* consumer = nullptr;
-      const bool suspended = frame.suspend_on(
-          this, [this, &consumer]() noexcept { return !promise_.channel_->push_or_wait(item_, &resumption_, consumer); });
+      const bool suspended = suspend(
+          [this, &consumer]() noexcept { return !promise_.channel_->push_or_wait(item_, &resumption_, consumer); },
+          /*lends=*/false);
       if (consumer != nullptr) consumer->on_ready(consumer);
       return suspended;
     }
     void await_resume() {
-      const FrameContext& frame = promise_.frame_context();
-      frame.end_suspend();
-      frame.throw_if_cancelled();
+      resume_checked();
       // Woken because the consumer made room; only this producer fills it.
-      if (item_) promise_.channel_->try_push(item_, &resumption_);
+      if (item_) {
+        Waiter* consumer = nullptr;
+        promise_.channel_->push_or_wait(item_, &resumption_, consumer);
+        if (consumer != nullptr) consumer->on_ready(consumer);
+      }
     }
 
    private:
-    void interrupt() noexcept {
-      if (promise_.channel_->withdraw_producer(&resumption_)) resumption_.schedule();
-    }
     GeneratorPromise& promise_;
     std::optional<T> item_;
-    Resumption resumption_;
   };
   YieldAwaiter yield_value(T item) { return YieldAwaiter(*this, std::move(item)); }
 
@@ -200,9 +112,12 @@ Generator<T> detail::GeneratorPromise<T>::get_return_object() noexcept {
 // The consumer's end of a streaming task.
 template <class T>
 class Stream {
+  using Channel = detail::StreamChannel<T>;
+  using Take = typename Channel::Take;
+
  public:
-  Stream(std::shared_ptr<detail::StreamChannel<T>> channel, Future<void> producer) noexcept
-      : channel_(std::move(channel)), producer_(std::move(producer)) {}
+  Stream(std::shared_ptr<Channel> channel, Future<void> producer, detail::TimerService* timers) noexcept
+      : channel_(std::move(channel)), producer_(std::move(producer)), timers_(timers) {}
   Stream(Stream&&) noexcept = default;
   Stream& operator=(Stream&&) noexcept = default;
   // Nobody will read any more: stop the producer.
@@ -212,69 +127,110 @@ class Stream {
 
   // co_await stream.next(): the next item, or nullopt when the producer
   // finished; rethrows the producer's exception after the items before it.
-  class NextAwaiter : detail::Waiter, detail::CancelHook {
+  // With a timeout: GetTimeout if no item came in time (the stream goes on).
+  class NextAwaiter : detail::Waiter, detail::Suspension {
    public:
-    explicit NextAwaiter(detail::StreamChannel<T>& channel) noexcept : channel_(channel) {}
+    NextAwaiter(Stream& stream, std::optional<std::chrono::nanoseconds> timeout) noexcept
+        : channel_(stream.channel_), timers_(stream.timers_), timeout_(timeout), producer_(stream.producer_.state_ptr()) {}
     bool await_ready() const noexcept { return false; }
     template <class Promise>
     bool await_suspend(std::coroutine_handle<Promise> handle) {
-      resumption_.handle = handle;
-      frame_ = detail::frame_context_of(handle);
-      if (frame_ != nullptr) resumption_.executor = frame_->executor;
-      on_ready = [](Waiter* self) noexcept { static_cast<NextAwaiter*>(self)->resumption_.schedule(); };
-      on_cancel = [](CancelHook* self) noexcept { static_cast<NextAwaiter*>(self)->interrupt(); };
+      prepare(handle);
+      waits_on = std::span<detail::StateBase* const>(&producer_, 1);
+      on_ready = [](Waiter* self) noexcept { static_cast<NextAwaiter*>(self)->wake(); };
+      on_cancel = [](CancelHook* self) noexcept {
+        auto* awaiter = static_cast<NextAwaiter*>(self);
+        if (awaiter->channel_->withdraw_consumer(awaiter)) awaiter->wake();
+      };
+      if (timeout_ && timers_ != nullptr) watch_ = std::make_shared<TimeoutWatch>(channel_, static_cast<detail::Waiter*>(this));
       // The producer is resumed after the task's lock is released, and only
       // when this frame did not suspend.
       detail::Resumption* producer = nullptr;
       auto enqueue = [this, &producer]() noexcept {
         try {
-          outcome_ = channel_.take_or_wait(item_, this, producer);
+          outcome_ = channel_->take_or_wait(item_, this, producer);
         } catch (...) {
           error_ = std::current_exception();
           return false;
         }
-        return outcome_ == Take::empty;  // registered: wait for an item
+        if (outcome_ != Take::empty) return false;
+        if (watch_) arm_timeout();
+        return true;  // registered: wait for an item
       };
-      const bool suspended = frame_ != nullptr ? frame_->suspend_on(this, enqueue) : enqueue();
+      const bool suspended = suspend(enqueue, /*lends=*/true);
       if (producer != nullptr) producer->schedule();
       return suspended;
     }
     std::optional<T> await_resume() {
-      if (frame_ != nullptr) {
-        frame_->end_suspend();
-        frame_->throw_if_cancelled();
-      }
+      if (watch_) watch_->disarm();
+      resume_checked();
       if (error_) std::rethrow_exception(error_);
+      if (watch_ && watch_->timed_out) throw GetTimeout("no stream item came before the timeout");
       // Woken by a push or by the end of the stream: one of them is there.
-      if (outcome_ == Take::empty) channel_.try_take(item_, nullptr);
+      if (outcome_ == Take::empty) channel_->try_take(item_, nullptr);
       return std::move(item_);
     }
 
    private:
-    using Take = typename detail::StreamChannel<T>::Take;
-    void interrupt() noexcept {
-      if (channel_.withdraw_consumer(this) && resumption_.executor != nullptr) {
-        resumption_.executor->post(&resumption_);
+    // Outlives the awaiter: the timer's callback may run after it resumed.
+    struct TimeoutWatch {
+      TimeoutWatch(std::shared_ptr<Channel> c, detail::Waiter* w) : channel(std::move(c)), waiter(w) {}
+      std::shared_ptr<Channel> channel;
+      detail::Waiter* waiter;
+      std::mutex mutex;
+      bool armed = true;   // false once the awaiter resumed
+      bool timed_out = false;
+      std::shared_ptr<detail::TimerService::Timer> timer;
+      void disarm() {
+        std::shared_ptr<detail::TimerService::Timer> cancel_me;
+        {
+          std::lock_guard guard(mutex);
+          armed = false;
+          cancel_me = std::move(timer);
+        }
+        if (cancel_me) cancel_me->cancel();
+      }
+    };
+    void arm_timeout() noexcept {
+      try {
+        auto watch = watch_;
+        auto* awaiter = this;
+        auto timer = timers_->start_timer(detail::Clock::now() + *timeout_, [watch, awaiter](bool expired) {
+          if (!expired) return;
+          std::unique_lock guard(watch->mutex);
+          // Only the awaiter this watch belongs to, and only if no item woke it.
+          if (!watch->armed || !watch->channel->withdraw_consumer(watch->waiter)) return;
+          watch->timed_out = true;
+          guard.unlock();
+          awaiter->wake();
+        });
+        std::lock_guard guard(watch_->mutex);
+        if (watch_->armed) watch_->timer = std::move(timer);
+      } catch (...) {
+        // No timer (out of memory): the wait goes on without a timeout.
       }
     }
-    detail::StreamChannel<T>& channel_;
-    detail::FrameContext* frame_ = nullptr;
-    detail::Resumption resumption_;
+    std::shared_ptr<Channel> channel_;
+    detail::TimerService* timers_;
+    std::optional<std::chrono::nanoseconds> timeout_;
+    std::shared_ptr<TimeoutWatch> watch_;
+    detail::StateBase* producer_;  // what this suspension waits on
     Take outcome_ = Take::empty;
     std::optional<T> item_;
     std::exception_ptr error_;
   };
-  NextAwaiter next() { return NextAwaiter(*channel_); }
+  NextAwaiter next() { return NextAwaiter(*this, std::nullopt); }
+  template <class Rep, class Period>
+  NextAwaiter next(std::chrono::duration<Rep, Period> timeout) {
+    return NextAwaiter(*this, std::chrono::duration_cast<std::chrono::nanoseconds>(timeout));
+  }
 
   // From plain code: blocks for the next item; nullopt at the end.
-  std::optional<T> next_blocking() {
-    std::optional<T> item;
-    for (;;) {
-      detail::SignalWaiter waiter;
-      auto outcome = channel_->try_take(item, &waiter);
-      if (outcome != detail::StreamChannel<T>::Take::empty) return item;
-      detail::block_until(waiter.signal, producer_.state_ptr()->home(), std::nullopt);
-    }
+  std::optional<T> next_blocking() { return next_until(std::nullopt); }
+  // GetTimeout if no item came within `timeout` (the stream goes on).
+  template <class Rep, class Period>
+  std::optional<T> next_blocking(std::chrono::duration<Rep, Period> timeout) {
+    return next_until(detail::Clock::now() + timeout);
   }
 
   // Stops the producer at its next co_yield or co_await.
@@ -285,8 +241,30 @@ class Stream {
   const Future<void>& producer() const noexcept { return producer_; }
 
  private:
-  std::shared_ptr<detail::StreamChannel<T>> channel_;
+  std::optional<T> next_until(const detail::Deadline& deadline) {
+    std::optional<T> item;
+    for (;;) {
+      detail::SignalWaiter waiter;
+      if (channel_->try_take(item, &waiter) != Take::empty) return item;
+      detail::StateBase* const producer[] = {producer_.state_ptr()};
+      bool set;
+      try {
+        set = detail::block_until(waiter.signal, producer, deadline);
+      } catch (...) {
+        if (!channel_->withdraw_consumer(&waiter)) waiter.signal.wait_until(std::nullopt);
+        throw;
+      }
+      if (set) continue;
+      if (channel_->withdraw_consumer(&waiter)) throw GetTimeout("no stream item came before the timeout");
+      // An item or the end arrived as the time ran out: it is there now.
+      waiter.signal.wait_until(std::nullopt);
+      waiter.signal.settle();
+    }
+  }
+
+  std::shared_ptr<Channel> channel_;
   Future<void> producer_;
+  detail::TimerService* timers_ = nullptr;
 };
 
 }  // namespace fray

@@ -10,7 +10,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "fray/detail/frame_context.hpp"
+#include "fray/detail/suspension.hpp"
 #include "fray/detail/shared_state.hpp"
 
 namespace fray {

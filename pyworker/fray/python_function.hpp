@@ -14,7 +14,7 @@
 #include <string_view>
 #include <utility>
 
-#include "fray/detail/frame_context.hpp"
+#include "fray/detail/suspension.hpp"
 #include "fray/detail/pending_call.hpp"
 #include "fray/detail/worker_launch.hpp"
 #include "fray/future.hpp"
@@ -60,9 +60,10 @@ Future<R> submit_call(const std::shared_ptr<PoolCore>& pool, const PythonCallOpt
 }
 
 // co_await of a Python call's future inside a task: cancelling the task
-// cancels the call, and the task waits for the call to stop.
+// cancels the call, and the task waits for the call to stop (its outcome
+// is then the call's, usually TaskCancelled).
 template <class R>
-class PythonCallAwaiter : Waiter, CancelHook {
+class PythonCallAwaiter : Waiter, Suspension {
  public:
   explicit PythonCallAwaiter(Future<R> future) : future_(std::move(future)) {}
   PythonCallAwaiter(const PythonCallAwaiter&) = delete;
@@ -70,23 +71,27 @@ class PythonCallAwaiter : Waiter, CancelHook {
   bool await_ready() const { return future_.ready(); }
   template <class Promise>
   bool await_suspend(std::coroutine_handle<Promise> handle) {
-    resumption_.handle = handle;
-    frame_ = frame_context_of(handle);
-    if (frame_ != nullptr) resumption_.executor = frame_->executor;
-    on_ready = [](Waiter* self) noexcept { static_cast<PythonCallAwaiter*>(self)->resumption_.schedule(); };
+    prepare(handle);
+    on_ready = [](Waiter* self) noexcept { static_cast<PythonCallAwaiter*>(self)->wake(); };
     on_cancel = [](CancelHook* self) noexcept { static_cast<PythonCallAwaiter*>(self)->future_.cancel(); };
-    if (frame_ != nullptr && !frame_->begin_suspend(this)) future_.cancel();  // cancelled already
-    return future_.state_ptr()->add_waiter(this);
+    auto enqueue = [this]() noexcept { return future_.state_ptr()->add_waiter(this); };
+    if (frame() != nullptr && frame()->cancelled()) {
+      // Cancelled already: stop the call, and still wait for it to stop.
+      future_.cancel();
+      return enqueue();
+    }
+    if (suspend(enqueue, /*lends=*/true)) return true;
+    if (!frame()->cancelled()) return false;  // the result was there
+    future_.cancel();  // a cancel came first
+    return enqueue();
   }
   R await_resume() {
-    if (frame_ != nullptr) frame_->end_suspend();
+    if (frame() != nullptr && frame()->task_state != nullptr) frame()->task_state->clear_cancel_hook();
     return std::move(future_).get();
   }
 
  private:
   Future<R> future_;
-  FrameContext* frame_ = nullptr;
-  Resumption resumption_;
 };
 
 template <class R>

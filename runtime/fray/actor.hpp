@@ -29,6 +29,10 @@
 // ActorDied, suspended coroutine calls are cancelled, the name is free at
 // once, the destructor runs on the mailbox.
 //
+// With max_concurrency N above 1, plain methods run on the runtime's
+// threads, up to N at once (Ray's threaded actors: guard the state they
+// share), and coroutine methods interleave on the mailbox.
+//
 // Do not block in a method on a call to the same actor (it waits behind
 // you), and have coroutine methods co_await fray's awaitables (futures,
 // tasks, sleep, wait_async), which resume through the mailbox.
@@ -42,6 +46,7 @@
 #include <utility>
 
 #include "fray/actor_options.hpp"
+#include "fray/detail/actor_call.hpp"
 #include "fray/detail/actor_core.hpp"
 #include "fray/detail/actor_registry.hpp"
 #include "fray/errors.hpp"
@@ -60,6 +65,8 @@ Future<void> kill(const ActorHandle<T>& actor);
 // methods, or put().
 template <class T>
 class ActorHandle {
+  static constexpr std::size_t kDefaultStreamBuffer = 16;
+
  public:
   using actor_type = T;
 
@@ -80,21 +87,31 @@ class ActorHandle {
 
   // Calls std::invoke(method, object, args...) on the actor: `method` is a
   // member function pointer (&T::add) or anything callable with a T&.
-  // Arguments are moved in and handed to the method as rvalues. The result
-  // is a Future of what the method returns (of T for a Task<T> method). On
-  // a dead actor the future has already failed with ActorDied; past
-  // max_pending_calls with ActorMailboxFull.
+  // Arguments are moved in and handed to the method as rvalues; futures and
+  // object refs among them are resolved first, as for tasks (a method that
+  // takes a Future gets the future itself). The result is a Future of what
+  // the method returns (of T for a Task<T> method), or a Stream<T> for a
+  // method returning Generator<T>. On a dead actor the future has already
+  // failed with ActorDied; past max_pending_calls with ActorMailboxFull.
   template <class F, class... Args>
   auto call(F&& method, Args&&... args) const {
     using Fn = std::decay_t<F>;
-    static_assert(std::is_invocable_v<Fn&, T&, std::decay_t<Args>&&...>,
-                  "ActorHandle<T>::call(method, args...): method cannot be called with a T& and these arguments "
-                  "(they are passed as rvalues; futures are not resolved, a method may take a Future and await it)");
+    using Returned = detail::actor_method_result_t<T, Fn, std::decay_t<Args>...>;
     using Value = detail::actor_call_value_t<T, Fn, std::decay_t<Args>...>;
     using Call = detail::ActorCall<T, Fn, std::decay_t<Args>...>;
     detail::ActorCore<T>& core = checked_core();
-    if (core.dead()) return detail::failed_future<Value>(core.death_error());
-    if (!core.reserve_call()) return detail::failed_future<Value>(core.mailbox_full_error());
+    auto refuse = [&](std::exception_ptr error) {
+      if constexpr (detail::is_generator<std::remove_cvref_t<Returned>>::value) {
+        using Item = typename detail::task_kind<std::remove_cvref_t<Returned>>::item_type;
+        auto channel = std::make_shared<detail::StreamChannel<Item>>(1);
+        channel->close(error);
+        return Stream<Item>(channel, detail::failed_future<void>(error), nullptr);
+      } else {
+        return detail::failed_future<Value>(error);
+      }
+    };
+    if (core.dead()) return refuse(core.death_error());
+    if (!core.reserve_call()) return refuse(core.mailbox_full_error());
     Call* node;
     try {
       node = new Call(core, std::forward<F>(method), std::forward<Args>(args)...);
@@ -102,9 +119,26 @@ class ActorHandle {
       core.call_done();
       throw;
     }
-    Future<Value> result(node);
-    core.enqueue(node);
-    return result;
+    if (node->has_empty_future()) {
+      core.call_done();
+      node->release();
+      node->release();
+      return refuse(std::make_exception_ptr(EmptyFuture()));
+    }
+    if constexpr (detail::is_generator<std::remove_cvref_t<Returned>>::value) {
+      using Item = typename detail::task_kind<std::remove_cvref_t<Returned>>::item_type;
+      auto channel = std::make_shared<detail::StreamChannel<Item>>(kDefaultStreamBuffer);
+      node->set_channel(channel);
+      Stream<Item> stream(channel, Future<void>(node), &core.host().event_loop());
+      node->watch_arguments();
+      core.enqueue(node);
+      return stream;
+    } else {
+      Future<Value> result(node);
+      node->watch_arguments();
+      core.enqueue(node);
+      return result;
+    }
   }
 
   // Completes once the constructor has run (ActorDied if it threw), as
@@ -156,8 +190,10 @@ ActorHandle<T> adopt_actor(ActorCoreBase* actor) {
 
 template <class T, class... Args>
 ActorHandle<T> create_actor(TaskHost& host, ActorOptions options, Args&&... args) {
-  static_assert(std::is_constructible_v<T, std::decay_t<Args>&&...>,
-                "create_actor<T>(args...): T has no constructor taking these arguments (passed as rvalues)");
+  static_assert(constructs_from_resolved<T, std::decay_t<Args>...>(),
+                "create_actor<T>(args...): T has no constructor taking these arguments (passed as rvalues; "
+                "futures and object refs among them as their values)");
+  if (has_empty_future(std::tuple<const std::decay_t<Args>&...>(args...))) throw EmptyFuture();
   check_actor_options(host, options);
   const bool get_if_exists = options.get_if_exists;
   if (!options.name.empty()) {
@@ -179,7 +215,8 @@ ActorHandle<T> create_actor(TaskHost& host, ActorOptions options, Args&&... args
     delete core;
     throw;
   }
-  // The construction goes first in the mailbox, before anyone can call.
+  // The construction goes first in the mailbox, before anyone can call
+  // (the mailbox holds it until open()).
   core->set_construct(construct, construct);
   ActorCoreBase* existing;
   try {
@@ -192,6 +229,7 @@ ActorHandle<T> create_actor(TaskHost& host, ActorOptions options, Args&&... args
     core->discard();
     return adopt_actor<T>(existing);
   }
+  construct->watch_arguments();
   core->open();
   return ActorHandle<T>(core);
 }

@@ -3,8 +3,6 @@
 // inside a task as fray::current_context() so tasks can run nested tasks.
 #pragma once
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
@@ -15,6 +13,7 @@
 #include <utility>
 #include <vector>
 
+#include "fray/detail/sleep_awaiter.hpp"
 #include "fray/detail/task_host.hpp"
 #include "fray/detail/task_node.hpp"
 #include "fray/future.hpp"
@@ -45,12 +44,6 @@ template <class T>
 struct run_handle<Generator<T>> {
   using type = Stream<T>;
 };
-
-namespace detail {
-class SleepAwaiter;
-template <class T>
-class WaitAwaiter;
-}  // namespace detail
 
 // Actors: see fray/actor.hpp (included at the end of this header).
 template <class T>
@@ -84,22 +77,32 @@ class JobContext {
     return fray::put(std::forward<T>(value));
   }
 
+  // ray.wait: the first `num_returns` ready and the rest, in input order.
   template <class T>
   WaitResult<T> wait(std::vector<Future<T>> futures, std::size_t num_returns = 1,
                      std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
     return fray::wait(std::move(futures), num_returns, timeout);
   }
+  // The same over futures of different types and object refs.
+  WaitResult<Waitable> wait(std::vector<Waitable> items, std::size_t num_returns = 1,
+                            std::optional<std::chrono::nanoseconds> timeout = std::nullopt) {
+    return fray::wait(std::move(items), num_returns, timeout);
+  }
   // co_await ctx.wait_async(...): the same, suspending the coroutine.
   template <class T>
-  detail::WaitAwaiter<T> wait_async(std::vector<Future<T>> futures, std::size_t num_returns = 1,
-                                    std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
+  detail::WaitAwaiter<Future<T>> wait_async(std::vector<Future<T>> futures, std::size_t num_returns = 1,
+                                            std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
+  detail::WaitAwaiter<Waitable> wait_async(std::vector<Waitable> items, std::size_t num_returns = 1,
+                                           std::optional<std::chrono::nanoseconds> timeout = std::nullopt);
 
+  // ray.cancel(ref, recursive=...): see Future::cancel.
   template <class T>
-  bool cancel(const Future<T>& future) noexcept {
-    return future.cancel();
+  bool cancel(const Future<T>& future, CancelScope scope = CancelScope::with_children) noexcept {
+    return future.cancel(scope);
   }
 
-  // co_await ctx.sleep(d): suspends a coroutine task without holding a thread.
+  // co_await ctx.sleep(d): suspends a coroutine task without holding a
+  // thread; sleep(0) yields to the other queued work. A cancellation point.
   detail::SleepAwaiter sleep(std::chrono::nanoseconds duration);
 
   // Actors (fray/actor.hpp). create_actor<T>([ActorOptions,] ctor args...)
@@ -114,6 +117,8 @@ class JobContext {
 
   ContextKind kind() const noexcept { return host_.is_inline() ? ContextKind::sync : ContextKind::threads; }
   std::size_t thread_count() const noexcept { return host_.thread_count(); }
+  // Threads the pool has started, the extra ones for blocked tasks included.
+  std::size_t threads_started() const noexcept { return host_.threads_started(); }
   const Resources& capacity() const noexcept { return host_.admission().capacity(); }
   Resources available() const { return host_.admission().available(); }
   detail::TaskHost& host() noexcept { return host_; }
@@ -133,7 +138,7 @@ class JobContext {
       using Item = typename detail::task_kind<Returned>::item_type;
       auto channel = std::make_shared<detail::StreamChannel<Item>>(stream_buffer);
       node->set_channel(channel);
-      Handle handle(channel, Future<void>(node));
+      Handle handle(channel, Future<void>(node), &host_.event_loop());
       node->submit();
       return handle;
     } else {
@@ -156,129 +161,23 @@ auto run(F&& fn, Args&&... args) {
 }
 
 namespace this_task {
-// True if cancel() was called on the plain task running on this thread; it
-// may stop early (its result is discarded either way).
+// True if the task whose code runs on this thread (a plain function or a
+// coroutine) was cancelled: it may stop early (its result is discarded
+// either way). Coroutines are also stopped at their next co_await.
 bool cancel_requested() noexcept;
+// Throws TaskCancelled if cancel_requested(): a cancellation point for
+// plain code.
+void throw_if_cancelled();
 }  // namespace this_task
 
-namespace detail {
-
-// Resumes a coroutine once both its wake-up came and its await_suspend
-// finished setting up (a timer may fire, or cancel() run, before then).
-struct TwoStepResumption {
-  Resumption resumption;
-  std::atomic<int> steps{2};
-  void step() noexcept {
-    if (steps.fetch_sub(1, std::memory_order_acq_rel) == 1) resumption.schedule();
-  }
-};
-
-// co_await ctx.sleep(d)
-class SleepAwaiter : CancelHook {
- public:
-  SleepAwaiter(EventLoop& loop, std::chrono::nanoseconds duration) : loop_(loop), duration_(duration) {}
-
-  bool await_ready() const noexcept { return duration_.count() <= 0; }
-  template <class Promise>
-  bool await_suspend(std::coroutine_handle<Promise> handle) {
-    frame_ = frame_context_of(handle);
-    timer_ = std::make_shared<Timer>(loop_.context());
-    timer_->wake.resumption.handle = handle;
-    if (frame_ != nullptr) timer_->wake.resumption.executor = frame_->executor;
-    on_cancel = [](CancelHook* self) noexcept { static_cast<SleepAwaiter*>(self)->interrupt(); };
-    timer_->timer.expires_after(duration_);
-    timer_->timer.async_wait([timer = timer_](const boost::system::error_code&) { timer->wake.step(); });
-    // Cancelled already: cut the sleep short (the timer's handler resumes us).
-    if (frame_ != nullptr && !frame_->begin_suspend(this)) interrupt();
-    timer_->wake.step();
-    return true;
-  }
-  void await_resume() {
-    if (frame_ != nullptr) {
-      frame_->end_suspend();
-      frame_->throw_if_cancelled();
-    }
-  }
-
- private:
-  struct Timer {
-    explicit Timer(boost::asio::io_context& io) : timer(io) {}
-    boost::asio::steady_timer timer;
-    TwoStepResumption wake;
-  };
-  // Timers belong to the loop's thread: cancel there.
-  void interrupt() noexcept {
-    boost::asio::post(loop_.context(), [timer = timer_] { timer->timer.cancel(); });
-  }
-
-  EventLoop& loop_;
-  std::chrono::nanoseconds duration_;
-  FrameContext* frame_ = nullptr;
-  std::shared_ptr<Timer> timer_;
-};
-
-// co_await ctx.wait_async(futures, n, timeout)
 template <class T>
-class WaitAwaiter : CancelHook {
- public:
-  WaitAwaiter(EventLoop& loop, std::vector<Future<T>> futures, std::size_t num_returns,
-              std::optional<std::chrono::nanoseconds> timeout)
-      : loop_(loop), futures_(std::move(futures)), num_returns_(std::min(num_returns, futures_.size())), timeout_(timeout) {
-    check_waitable(futures_);
-  }
-
-  bool await_ready() const { return count_ready(futures_) >= num_returns_; }
-  template <class Promise>
-  bool await_suspend(std::coroutine_handle<Promise> handle) {
-    frame_ = frame_context_of(handle);
-    group_ = std::make_shared<Group>(num_returns_);
-    group_->wake.resumption.handle = handle;
-    if (frame_ != nullptr) group_->wake.resumption.executor = frame_->executor;
-    on_cancel = [](CancelHook* self) noexcept { static_cast<WaitAwaiter*>(self)->group_->fire(); };
-    group_->watch(futures_);
-    if (timeout_) {
-      group_->timer.emplace(loop_.context());
-      group_->timer->expires_after(*timeout_);
-      group_->timer->async_wait([group = group_](const boost::system::error_code& error) {
-        if (!error) group->fire();
-      });
-    }
-    if (frame_ != nullptr && !frame_->begin_suspend(this)) group_->fire();
-    group_->wake.step();  // set up: now a firing may resume us
-    return true;
-  }
-  WaitResult<T> await_resume() {
-    if (group_) {
-      if (frame_ != nullptr) frame_->end_suspend();
-      group_->unwatch(futures_);
-      if (group_->timer) boost::asio::post(loop_.context(), [group = group_] { group->timer->cancel(); });
-      if (frame_ != nullptr) frame_->throw_if_cancelled();
-    }
-    return split_ready(std::move(futures_), num_returns_);
-  }
-
- private:
-  struct Group : WaitGroup {
-    explicit Group(std::size_t needed)
-        : WaitGroup(needed, [](WaitGroup* self) noexcept { static_cast<Group*>(self)->wake.step(); }) {}
-    TwoStepResumption wake;
-    std::optional<boost::asio::steady_timer> timer;
-  };
-
-  EventLoop& loop_;
-  std::vector<Future<T>> futures_;
-  std::size_t num_returns_;
-  std::optional<std::chrono::nanoseconds> timeout_;
-  FrameContext* frame_ = nullptr;
-  std::shared_ptr<Group> group_;
-};
-
-}  // namespace detail
-
-template <class T>
-detail::WaitAwaiter<T> JobContext::wait_async(std::vector<Future<T>> futures, std::size_t num_returns,
-                                              std::optional<std::chrono::nanoseconds> timeout) {
-  return detail::WaitAwaiter<T>(host_.event_loop(), std::move(futures), num_returns, timeout);
+detail::WaitAwaiter<Future<T>> JobContext::wait_async(std::vector<Future<T>> futures, std::size_t num_returns,
+                                                      std::optional<std::chrono::nanoseconds> timeout) {
+  return detail::WaitAwaiter<Future<T>>(std::move(futures), num_returns, timeout, &host_.event_loop());
+}
+inline detail::WaitAwaiter<Waitable> JobContext::wait_async(std::vector<Waitable> items, std::size_t num_returns,
+                                                            std::optional<std::chrono::nanoseconds> timeout) {
+  return detail::WaitAwaiter<Waitable>(std::move(items), num_returns, timeout, &host_.event_loop());
 }
 
 inline detail::SleepAwaiter JobContext::sleep(std::chrono::nanoseconds duration) {

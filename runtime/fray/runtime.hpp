@@ -1,6 +1,6 @@
 // Runtime: fray embedded in a driver program. No daemon, no server, no
 // configuration: construct one, take its context, run tasks. Its destructor
-// cancels what is pending, waits for what runs, and frees everything.
+// shuts it down (see shutdown()) and frees everything.
 #pragma once
 
 #include <cstddef>
@@ -19,10 +19,15 @@ struct RuntimeOptions {
   std::size_t threads = 0;
   // Logical capacities for admission; cpu defaults to the core count.
   Resources capacity;
+  // Threads the pool may start beyond `threads` to stand in for tasks
+  // blocked in get/wait. Past that, a blocking call that would leave no
+  // thread to run tasks throws TooManyBlockedTasks instead of hanging.
+  std::size_t max_extra_threads = 256;
 
   RuntimeOptions& with_context(ContextKind kind) { context = kind; return *this; }
   RuntimeOptions& with_threads(std::size_t count) { threads = count; return *this; }
   RuntimeOptions& with_capacity(Resources value) { capacity = std::move(value); return *this; }
+  RuntimeOptions& with_max_extra_threads(std::size_t count) { max_extra_threads = count; return *this; }
 };
 
 // The context FRAY_CONTEXT asks for (threads when unset); throws
@@ -38,6 +43,10 @@ class Runtime {
   ~Runtime();
 
   JobContext& context() noexcept { return *context_; }
+  // ray.shutdown(): what has not started is cancelled, suspended and
+  // blocked tasks are cancelled, what runs is waited for. Afterwards run()
+  // gives futures that fail with TaskCancelled. The destructor does it too.
+  void shutdown() noexcept;
 
  private:
   std::unique_ptr<detail::TaskHost> host_;

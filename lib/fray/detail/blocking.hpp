@@ -1,26 +1,59 @@
-// How a plain (non-coroutine) caller blocks for a result. The right way
-// depends on the thread: a pool worker keeps running queued work while it
-// waits (so a blocking get inside a task cannot starve the pool), the driver
-// of the inline executor drains its queue, any other thread spins briefly
-// (wake-ups cost tens of microseconds here) and then parks.
+// How plain (non-coroutine) code blocks for a result. The right way depends
+// on the thread:
+//  - a thread of a runtime's executor (a pool thread, or a task running on
+//    the inline executor) has a Blocker: it never runs unrelated work on its
+//    stack; it may run the very task it waits for if that is still queued,
+//    gives its task's cpu back meanwhile, and otherwise parks while the pool
+//    keeps its parallelism;
+//  - the driver of an inline (sync) context drives that context's queue
+//    until the result is there;
+//  - any other thread spins briefly (a wake-up costs tens of microseconds
+//    on these machines) and then parks.
 #pragma once
+
+#include <span>
 
 #include "fray/detail/shared_state.hpp"
 #include "fray/detail/signal.hpp"
 
 namespace fray::detail {
 
-// Implemented by executors whose threads can do useful work while blocked.
-class BlockingHelper {
- public:
-  virtual ~BlockingHelper() = default;
-  // Runs queued work until `signal` is set or the deadline passes; true if set.
-  virtual bool help_until(Signal& signal, const Deadline& deadline) = 0;
+// One blocking wait: until `signal` is set (something the caller
+// registered sets it) or the deadline. `helpable` are the states whose
+// completion may set it: a blocked thread may run their tasks itself if
+// they are still queued (never anything else). `lends`: the waiting task
+// gives its cpu back meanwhile. `cancellable`: cancelling the waiting task
+// ends the wait (the caller then throws TaskCancelled).
+struct BlockRequest {
+  Signal& signal;
+  const Deadline& deadline;
+  std::span<StateBase* const> helpable;
+  bool lends = true;
+  bool cancellable = true;
 };
 
-// The helper of the calling thread, if any (set by executors for their own
-// threads).
-BlockingHelper*& current_blocking_helper() noexcept;
+// How the threads of one executor block. Set for the thread by the executor.
+class Blocker {
+ public:
+  // True if the signal was set, false at the deadline.
+  virtual bool block(const BlockRequest& request) = 0;
+
+ protected:
+  ~Blocker() = default;
+};
+
+// The blocker of the calling thread, if any.
+Blocker*& current_blocker() noexcept;
+
+class ScopedBlocker {
+ public:
+  explicit ScopedBlocker(Blocker* blocker) noexcept : saved_(current_blocker()) { current_blocker() = blocker; }
+  ScopedBlocker(const ScopedBlocker&) = delete;
+  ~ScopedBlocker() { current_blocker() = saved_; }
+
+ private:
+  Blocker* saved_;
+};
 
 // A waiter that wakes a blocked thread.
 struct SignalWaiter : Waiter {
@@ -30,12 +63,17 @@ struct SignalWaiter : Waiter {
   }
 };
 
-// Blocks until `signal` is set; `home` is the executor whose work may be
-// what sets it. True if set, false on timeout.
-bool block_until(Signal& signal, Executor* home, const Deadline& deadline);
-
 // Blocks until `state` completes; false on timeout.
 bool block_until_ready(StateBase& state, const Deadline& deadline);
+
+// Blocks until `signal` is set; `helpable` are the states whose completion
+// sets it (their home is where the work may be queued). True if set, false
+// on timeout.
+bool block_until(Signal& signal, std::span<StateBase* const> helpable, const Deadline& deadline);
+
+// Parks until `state` completes, without helping anyone (the common tail of
+// every blocking path); false on timeout.
+bool park_until_ready(StateBase& state, const Deadline& deadline, bool spin);
 
 // Spins for a short while (a few microseconds) on `done`; true if it came true.
 template <class Done>

@@ -1,13 +1,26 @@
-// The state a future shares with the task that fulfils it: a reference
-// count, a status word, the result, and the list of whoever waits for it.
-// Tasks derive from it, so a task, its queue node and its result are one
-// allocation.
+// The state a future shares with whoever fulfils it: a reference count, a
+// status word, the result, the list of whoever waits for it, and what
+// cancel() must reach (the suspension of a running coroutine, the children
+// a task started). Tasks derive from it, so a task, its queue node and its
+// result are one allocation.
+//
+// Status, in the order a task moves through it:
+//   pending    waits for its argument futures or its resources
+//   queued     in an executor's queue: whoever claims it runs it
+//   running    claimed (by a queue's popper, or a thread blocked on it)
+//   completing one completion won; the result is being written
+//   value | error
+// A state fulfilled from outside (a Promise, a process, a Python call)
+// starts `running`.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <exception>
+#include <mutex>
 #include <optional>
+#include <span>
+#include <stop_token>
 #include <type_traits>
 #include <utility>
 
@@ -31,14 +44,26 @@ struct Waiter {
   void (*on_ready)(Waiter*) noexcept = nullptr;
 };
 
-// Something a suspended coroutine task is waiting on, which cancel() must
-// interrupt (a future it awaits, a timer, a stream). Called with the task's
-// state locked.
+class StateBase;
+
+// What a suspended coroutine (or a thread blocked in get) is waiting on,
+// which cancel() must interrupt (a future it awaits, a timer, a stream).
+// `on_cancel` is called with the task's state locked: it must only
+// withdraw and schedule, never block. `waits_on` are the states whose
+// completion it waits for, so that a thread blocked on this task can help
+// them (run them itself if they are queued).
 struct CancelHook {
   void (*on_cancel)(CancelHook*) noexcept = nullptr;
+  std::span<StateBase* const> waits_on{};
 };
 
-enum class Status : std::uint8_t { pending, running, value, error };
+enum class Status : std::uint8_t { pending, queued, running, completing, value, error };
+
+// Why cancel() was asked for: what the task's future reports.
+enum class CancelReason : std::uint8_t { none, user, timeout, shutdown };
+
+// cancel(recursive): whether the children the task started go with it.
+enum class CancelScope : std::uint8_t { with_children, task_only };
 
 class StateBase {
  public:
@@ -46,8 +71,8 @@ class StateBase {
   StateBase& operator=(const StateBase&) = delete;
 
   void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
-  void release() noexcept {
-    if (refs_.fetch_sub(1, std::memory_order_acq_rel) == 1) delete this;
+  void release(std::uint32_t count = 1) noexcept {
+    if (refs_.fetch_sub(count, std::memory_order_acq_rel) == count) delete this;
   }
   std::uint32_t ref_count() const noexcept { return refs_.load(std::memory_order_acquire); }
 
@@ -60,22 +85,31 @@ class StateBase {
     if (has_error()) std::rethrow_exception(error_);
   }
 
-  // Where the task behind this state runs, for blocking callers that must
-  // drain an inline executor; null for states no task fulfils.
-  Executor* home() const noexcept { return home_; }
-  void set_home(Executor* executor) noexcept { home_ = executor; }
+  // Where the task behind this state runs, for a blocking caller that must
+  // drive an inline executor; null for states no task fulfils. Followed only
+  // while the state is not complete: a runtime completes every task's state
+  // before its executors go away.
+  virtual Executor* home() const noexcept { return nullptr; }
 
-  // pending -> running. False if the task was cancelled (or already started).
+  // ---- Moving through the statuses ----------------------------------------
+  // pending -> queued, just before the task is posted. False if cancelled.
+  bool mark_queued() noexcept { return advance(Status::pending, Status::queued); }
+  // queued -> running: the caller won the right to run the task.
+  bool try_claim() noexcept { return advance(Status::queued, Status::running); }
+  // pending|queued -> running, for states fulfilled from outside.
   bool try_start() noexcept {
-    auto expected = Status::pending;
-    return status_.compare_exchange_strong(expected, Status::running, std::memory_order_acq_rel);
+    Status seen = status_.load(std::memory_order_acquire);
+    while (seen <= Status::queued) {
+      if (status_.compare_exchange_weak(seen, Status::running, std::memory_order_acq_rel)) return true;
+    }
+    return false;
   }
-  // running -> pending, for a task that goes back to a queue to be retried.
-  void mark_pending_again() noexcept { status_.store(Status::pending, std::memory_order_release); }
 
-  void complete_with_error(std::exception_ptr error) noexcept {
-    error_ = std::move(error);
-    publish(Status::error);
+  // Completes with `error` unless the state completed already (then false).
+  bool complete_with_error(std::exception_ptr error) noexcept {
+    if (!begin_completion()) return false;
+    publish_error(std::move(error));
+    return true;
   }
 
   // Registers `waiter` unless the state is already complete (then false:
@@ -100,24 +134,68 @@ class StateBase {
     return false;
   }
 
-  bool cancel_requested() const noexcept { return cancel_requested_.load(std::memory_order_acquire); }
+  // ---- Cancellation -------------------------------------------------------
+  bool cancel_requested() const noexcept { return (cancel_.load(std::memory_order_acquire) & kRequested) != 0; }
+  CancelReason cancel_reason() const noexcept {
+    return static_cast<CancelReason>(cancel_.load(std::memory_order_acquire) >> kReasonShift);
+  }
 
   // Ray's cancel: a task that has not started completes now with
   // TaskCancelled and never runs (returns true). A running one is flagged,
-  // and whatever it is suspended on is interrupted.
-  bool request_cancel() noexcept {
-    auto expected = Status::pending;
-    if (status_.compare_exchange_strong(expected, Status::running, std::memory_order_acq_rel)) {
-      cancel_requested_.store(true, std::memory_order_release);
-      complete_with_error(std::make_exception_ptr(TaskCancelled()));
-      on_cancelled_before_start();
-      return true;
+  // and whatever it is suspended on is interrupted. With `with_children`,
+  // the tasks it started are cancelled too, and theirs, recursively.
+  bool request_cancel(CancelReason reason = CancelReason::user,
+                      CancelScope scope = CancelScope::with_children) noexcept {
+    std::stop_source children{std::nostopstate};
+    bool before_start = false;
+    Status seen;
+    {
+      std::lock_guard guard(lock_);
+      seen = status_.load(std::memory_order_acquire);
+      if (seen >= Status::completing) return false;
+      if (!cancel_requested()) {
+        cancel_.fetch_or(static_cast<std::uint8_t>(kRequested | (static_cast<std::uint8_t>(reason) << kReasonShift)),
+                         std::memory_order_acq_rel);
+      }
+      // mark_queued and try_claim race with us without the lock.
+      while (seen <= Status::queued && !before_start) {
+        before_start = status_.compare_exchange_weak(seen, Status::completing, std::memory_order_acq_rel);
+      }
+      if (!before_start && cancel_hook_ != nullptr) cancel_hook_->on_cancel(cancel_hook_);
+      if (scope == CancelScope::with_children) {
+        cancel_.fetch_or(kWithChildren, std::memory_order_acq_rel);
+        children = children_;
+      }
     }
-    std::lock_guard guard(lock_);
-    cancel_requested_.store(true, std::memory_order_release);
-    if (cancel_hook_ != nullptr) cancel_hook_->on_cancel(cancel_hook_);
-    return false;
+    if (children.stop_possible()) children.request_stop();
+    if (before_start) {
+      add_ref();  // the task may let go of itself in there
+      cancelled_before_start(seen);
+      release();
+    }
+    return before_start;
   }
+
+  // For a task that starts a child: a token stopped when this task is
+  // cancelled with its children (already stopped if it was).
+  std::stop_token children_token() {
+    // Only the task's own code starts its children, so only this thread
+    // writes children_: it may look without the lock, and allocates outside it.
+    std::stop_source fresh{std::nostopstate};
+    if (!children_.stop_possible()) fresh = std::stop_source();
+    std::stop_source source{std::nostopstate};
+    bool stop_now = false;
+    {
+      std::lock_guard guard(lock_);
+      if (!children_.stop_possible()) children_.swap(fresh);
+      stop_now = (cancel_.load(std::memory_order_acquire) & kWithChildren) != 0;
+      source = children_;
+    }
+    // Cancelled before its first child: that child starts cancelled.
+    if (stop_now) source.request_stop();
+    return source.get_token();
+  }
+
   // A suspended coroutine task says what cancel() should interrupt. False if
   // cancellation was already requested (the caller must not suspend).
   bool set_cancel_hook(CancelHook* hook) noexcept {
@@ -145,12 +223,67 @@ class StateBase {
     cancel_hook_ = nullptr;
   }
 
+  // ---- What a blocked thread may do ----------------------------------------
+  // Runs the task behind this state on the calling thread if it is queued
+  // to run on `executor`, after helping (up to `depth` levels) what it
+  // waits for; a task that runs already (suspended, or blocked) only has
+  // what it waits for helped. True if the task itself ran here.
+  virtual bool run_here(Executor& executor, int depth) noexcept {
+    help_waits(executor, depth);
+    return false;
+  }
+
+  // Helps what this running task waits for right now (what its suspension
+  // or blocking call said it waits on).
+  // True if anything ran.
+  bool help_waits(Executor& executor, int depth) noexcept {
+    constexpr std::size_t kMaxHelped = 8;
+    constexpr int kMaxDepth = 64;
+    if (depth >= kMaxDepth) return false;
+    StateBase* pinned[kMaxHelped];
+    std::size_t count = 0;
+    {
+      std::lock_guard guard(lock_);
+      if (cancel_hook_ == nullptr) return false;
+      for (StateBase* state : cancel_hook_->waits_on) {
+        if (count == kMaxHelped) break;
+        if (state == nullptr || state->is_ready()) continue;
+        state->add_ref();
+        pinned[count++] = state;
+      }
+    }
+    bool ran = false;
+    for (std::size_t i = 0; i < count; ++i) {
+      if (!pinned[i]->is_ready()) ran = pinned[i]->run_here(executor, depth + 1) || ran;
+      pinned[i]->release();
+    }
+    return ran;
+  }
+
  protected:
   explicit StateBase(std::uint32_t refs) noexcept : refs_(refs) {}
   virtual ~StateBase() = default;
 
-  // Lets a queued task give up its place (e.g. in the admission line).
-  virtual void on_cancelled_before_start() noexcept {}
+  // cancel() won before the task started (the status is now `completing`;
+  // `was` is what it was: pending or queued): the task publishes its
+  // TaskCancelled and leaves whatever line it is in.
+  virtual void cancelled_before_start(Status /*was*/) noexcept {
+    publish_error(std::make_exception_ptr(TaskCancelled()));
+  }
+
+  // Wins the right to complete (running|pending|queued -> completing).
+  bool begin_completion() noexcept {
+    Status seen = status_.load(std::memory_order_acquire);
+    while (seen < Status::completing) {
+      if (status_.compare_exchange_weak(seen, Status::completing, std::memory_order_acq_rel)) return true;
+    }
+    return false;
+  }
+  // After begin_completion (or a cancel that won before the start).
+  void publish_error(std::exception_ptr error) noexcept {
+    error_ = std::move(error);
+    publish(Status::error);
+  }
 
   // Makes the result visible and wakes every waiter, each exactly once.
   void publish(Status final_status) noexcept {
@@ -168,15 +301,28 @@ class StateBase {
     }
   }
 
+  // The state's own lock, for derived classes' bookkeeping that must be
+  // atomic with respect to cancel() (a few instructions, never blocking).
+  SpinLock& lock() noexcept { return lock_; }
+
  private:
+  bool advance(Status from, Status to) noexcept {
+    return status_.compare_exchange_strong(from, to, std::memory_order_acq_rel);
+  }
+
   std::atomic<std::uint32_t> refs_;
   std::atomic<Status> status_{Status::pending};
-  std::atomic<bool> cancel_requested_{false};
+  // Cancellation in one byte (written under lock_): requested, with the
+  // children, and the reason, so that the whole header fits one word.
+  static constexpr std::uint8_t kRequested = 1;
+  static constexpr std::uint8_t kWithChildren = 2;
+  static constexpr int kReasonShift = 2;
+  std::atomic<std::uint8_t> cancel_{0};
   SpinLock lock_;
   Waiter* waiters_ = nullptr;
   CancelHook* cancel_hook_ = nullptr;
-  Executor* home_ = nullptr;
   std::exception_ptr error_;
+  std::stop_source children_{std::nostopstate};  // made when the first child starts
 };
 
 template <class T>
@@ -187,14 +333,25 @@ class SharedState : public StateBase {
   // A state with `refs` owners, e.g. one future and one producer.
   explicit SharedState(std::uint32_t refs = 1) noexcept : StateBase(refs) {}
 
+  // Completes with a value unless the state completed already (then false,
+  // and `value` is left alone).
   template <class... U>
-  void set_value(U&&... value) noexcept(std::is_nothrow_constructible_v<value_type, U...>) {
-    value_.emplace(std::forward<U>(value)...);
-    publish(Status::value);
+  bool set_value(U&&... value) noexcept(std::is_nothrow_constructible_v<value_type, U...>) {
+    if (!this->begin_completion()) return false;
+    publish_value(std::forward<U>(value)...);
+    return true;
   }
   // Only after is_ready() and !has_error().
   const value_type& value() const noexcept { return *value_; }
   value_type& mutable_value() noexcept { return *value_; }
+
+ protected:
+  // After begin_completion.
+  template <class... U>
+  void publish_value(U&&... value) noexcept(std::is_nothrow_constructible_v<value_type, U...>) {
+    value_.emplace(std::forward<U>(value)...);
+    this->publish(Status::value);
+  }
 
  private:
   std::optional<value_type> value_;

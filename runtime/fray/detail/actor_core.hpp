@@ -28,11 +28,10 @@
 
 #include "fray/actor_options.hpp"
 #include "fray/detail/actor_mailbox.hpp"
+#include "fray/detail/resource_admission.hpp"
 #include "fray/detail/task_host.hpp"
-#include "fray/detail/task_node.hpp"
 #include "fray/errors.hpp"
 #include "fray/future.hpp"
-#include "fray/task.hpp"
 
 namespace fray::detail {
 
@@ -42,7 +41,7 @@ struct ActorDeath {
   SharedState<void>* stopped = nullptr;  // completes once the object is gone
 };
 
-class ActorCoreBase : public ActorMailbox {
+class ActorCoreBase : public ActorMailbox, public ListHook<RegisteredActors> {
  public:
   void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
   void release() noexcept {
@@ -64,10 +63,8 @@ class ActorCoreBase : public ActorMailbox {
   // object's destructor has run (at once if it never was constructed).
   Future<void> kill();
   // Completes when the constructor has run; ActorDied if it threw.
-  Future<void> ready() const noexcept {
-    construct_->add_ref();
-    return Future<void>(construct_);
-  }
+  // Cancelling this future does not touch the actor (it is a view).
+  Future<void> ready() const;
 
   // max_pending_calls: false (and nothing counted) when the mailbox is full.
   bool reserve_call() noexcept {
@@ -102,8 +99,6 @@ class ActorCoreBase : public ActorMailbox {
   }
 
   // ---- Registry (under its lock) ----
-  ActorCoreBase* registry_prev = nullptr;
-  ActorCoreBase* registry_next = nullptr;
   // Shutdown's kill: as kill(), but with the registry locked by the caller,
   // which frees the name itself. False if the actor was dead already.
   bool kill_for_shutdown_locked() noexcept;
@@ -178,214 +173,6 @@ class ActorCore final : public ActorCoreBase {
   void destroy_object() noexcept override { object().~T(); }
 
   alignas(T) unsigned char storage_[sizeof(T)];
-};
-
-// Runs T's constructor on the mailbox; its state is ready().
-template <class T, class... Args>
-class ActorConstruct final : public SharedState<void>, public Work {
- public:
-  template <class... A>
-  ActorConstruct(ActorCore<T>& core, A&&... args)
-      : SharedState<void>(2),  // one for the actor (ready()), one for the execution
-        core_(core),
-        args_(std::forward<A>(args)...) {
-    set_home(&core.host().executor());
-    run_work = &ActorConstruct::start;
-  }
-
- private:
-  static void start(Work* work) noexcept {
-    auto* self = static_cast<ActorConstruct*>(work);
-    ActorCore<T>& core = self->core_;
-    if (!self->try_start()) {
-      core.construction_skipped();  // killed, or ready() cancelled, before its turn
-    } else if (core.dead() || core.host().stopping()) {
-      core.construction_skipped();
-      self->complete_with_error(core.death_error());
-    } else {
-      try {
-        std::apply([&](Args&... args) { core.construct(std::move(args)...); }, self->args_);
-        core.object_constructed();
-        self->set_value();
-      } catch (...) {
-        core.construction_failed(std::current_exception());
-        self->complete_with_error(core.death_error());
-      }
-    }
-    self->release();
-  }
-
-  ActorCore<T>& core_;
-  std::tuple<Args...> args_;
-};
-
-// What a method returns, seen as a call's result: a value, or Task<T>.
-template <class R>
-struct actor_call_kind {
-  using value_type = std::remove_cvref_t<R>;
-  static constexpr bool coroutine = false;
-};
-template <class R>
-  requires std::is_void_v<R>
-struct actor_call_kind<R> {
-  using value_type = void;
-  static constexpr bool coroutine = false;
-};
-template <class U>
-struct actor_call_kind<Task<U>> {
-  using value_type = U;
-  static constexpr bool coroutine = true;
-};
-
-template <class T, class F, class... Args>
-using actor_method_result_t = std::invoke_result_t<F&, T&, Args&&...>;
-template <class T, class F, class... Args>
-using actor_call_value_t = typename actor_call_kind<actor_method_result_t<T, F, Args...>>::value_type;
-
-// One call: the method and its arguments, its result (it is the future's
-// state) and its link in the mailbox.
-template <class T, class F, class... Args>
-class ActorCall final : public SharedState<actor_call_value_t<T, F, Args...>>, public Work {
-  using Returned = actor_method_result_t<T, F, Args...>;
-  using Kind = actor_call_kind<Returned>;
-  using Value = typename Kind::value_type;
-  using State = SharedState<Value>;
-  static_assert(!is_generator<Returned>::value, "actor methods cannot be streaming generators");
-
- public:
-  template <class G, class... A>
-  ActorCall(ActorCore<T>& core, G&& fn, A&&... args)
-      : State(2),  // one for the future, one for the execution
-        core_(core),
-        fn_(std::forward<G>(fn)),
-        args_(std::forward<A>(args)...) {
-    this->set_home(&core.host().executor());
-    run_work = &ActorCall::start;
-  }
-
- private:
-  static void start(Work* work) noexcept {
-    auto* self = static_cast<ActorCall*>(work);
-    ActorCore<T>& core = self->core_;
-    if (core.dead()) {
-      if (self->try_start()) return self->publish(std::nullopt, core.death_error());
-      return self->publish_nothing();
-    }
-    if (self->is_ready()) return self->publish_nothing();  // cancelled while queued
-    if (core.saturated()) return core.hold(self);
-    if (!self->try_start()) return self->publish_nothing();
-    if constexpr (Kind::coroutine) {
-      self->start_coroutine();
-    } else {
-      self->run_plain();
-    }
-  }
-
-  Returned invoke() {
-    return std::apply([this](Args&... args) -> Returned { return std::invoke(fn_, core_.object(), std::move(args)...); },
-                      args_);
-  }
-
-  void run_plain() noexcept {
-    StateBase*& current = current_task_state();
-    StateBase* const outer = std::exchange(current, this);
-    std::optional<stored_t<Value>> value;
-    std::exception_ptr error;
-    try {
-      if constexpr (std::is_void_v<Value>) {
-        invoke();
-        value.emplace();
-      } else {
-        value.emplace(invoke());
-      }
-    } catch (...) {
-      error = std::current_exception();
-    }
-    current = outer;
-    if (!error && this->cancel_requested()) error = std::make_exception_ptr(TaskCancelled());
-    ActorCore<T>& core = core_;
-    publish(std::move(value), std::move(error));
-    core.settle();
-  }
-
-  void start_coroutine() noexcept {
-    typename Returned::Handle frame;
-    try {
-      frame = invoke().release();
-    } catch (...) {
-      ActorCore<T>& core = core_;
-      publish(std::nullopt, std::current_exception());
-      return core.settle();
-    }
-    frame_ = frame;
-    frame.promise().set_root(&ActorCall::coroutine_done, this, FrameContext{&core_, this});
-    in_flight_.state = this;
-    core_.call_started(in_flight_);
-    frame.resume();  // to its first suspension, or to the end; `this` may be gone after
-  }
-
-  // From the coroutine's final suspension, on whichever thread resumed it:
-  // on the mailbox unless it awaited something that is not fray's.
-  static void coroutine_done(void* owner) noexcept {
-    auto* self = static_cast<ActorCall*>(owner);
-    if (ActorMailbox::current() == &self->core_) return self->complete_coroutine();
-    self->run_work = [](Work* work) noexcept { static_cast<ActorCall*>(work)->complete_coroutine(); };
-    self->core_.post(self);
-  }
-
-  void complete_coroutine() noexcept {
-    auto frame = std::exchange(frame_, nullptr);
-    std::optional<stored_t<Value>> value;
-    std::exception_ptr error;
-    try {
-      if constexpr (std::is_void_v<Value>) {
-        frame.promise().take_result();
-        value.emplace();
-      } else {
-        value.emplace(frame.promise().take_result());
-      }
-    } catch (...) {
-      error = std::current_exception();
-    }
-    frame.destroy();
-    if (this->cancel_requested()) {
-      // Stopped by kill(): say so; by Future::cancel(): TaskCancelled.
-      if (core_.dead()) {
-        error = core_.death_error();
-      } else if (!error) {
-        error = std::make_exception_ptr(TaskCancelled());
-      }
-    }
-    ActorCore<T>& core = core_;
-    core.call_finished(in_flight_);
-    publish(std::move(value), std::move(error));
-    core.settle();
-  }
-
-  // The outcome goes out after the mailbox is told, so a caller that sees
-  // the result and calls again is not refused by max_pending_calls.
-  void publish(std::optional<stored_t<Value>> value, std::exception_ptr error) noexcept {
-    core_.call_done();
-    if (error) {
-      this->complete_with_error(std::move(error));
-    } else if constexpr (std::is_void_v<Value>) {
-      this->set_value();
-    } else {
-      this->set_value(std::move(*value));
-    }
-    this->release();
-  }
-  // Already complete (cancelled): only the execution's reference is left to drop.
-  void publish_nothing() noexcept {
-    core_.call_done();
-    this->release();
-  }
-
-  ActorCore<T>& core_;
-  F fn_;
-  std::tuple<Args...> args_;
-  [[no_unique_address]] std::conditional_t<Kind::coroutine, LiveCoroutine, Unit> in_flight_{};
-  [[no_unique_address]] std::conditional_t<Kind::coroutine, std::coroutine_handle<PromiseOf<Returned>>, Unit> frame_{};
 };
 
 // Throws InvalidOptions or TaskUnschedulable for options that can never work.

@@ -9,10 +9,13 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "fray/detail/intrusive_list.hpp"
+
 namespace fray::detail {
 
 class ActorCoreBase;
 class TaskHost;
+struct RegisteredActors {};
 
 class ActorRegistry {
  public:
@@ -47,8 +50,7 @@ class ActorRegistry {
   TaskHost& host_;
   mutable std::mutex mutex_;
   std::unordered_map<std::string, ActorCoreBase*> names_;
-  ActorCoreBase* head_ = nullptr;  // every live actor, linked through the actors
-  std::size_t count_ = 0;
+  IntrusiveList<ActorCoreBase, RegisteredActors> actors_;  // every live actor
 };
 
 }  // namespace fray::detail

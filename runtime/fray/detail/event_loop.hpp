@@ -1,6 +1,7 @@
-// The runtime's Asio event loop: timers now, processes and pipes later. It
-// runs on one thread of its own, started on first use, so a runtime that
-// never sleeps or times out costs no thread for it.
+// The runtime's Asio event loop: every timer of the runtime (sleep, wait
+// and stream timeouts, task timeouts, retry back-off). It runs on one thread
+// of its own, started on first use, so a runtime that never sleeps or times
+// out costs no thread for it.
 #pragma once
 
 #include <boost/asio/executor_work_guard.hpp>
@@ -9,9 +10,11 @@
 #include <optional>
 #include <thread>
 
+#include "fray/detail/timer_service.hpp"
+
 namespace fray::detail {
 
-class EventLoop {
+class EventLoop final : public TimerService {
  public:
   EventLoop() = default;
   EventLoop(const EventLoop&) = delete;
@@ -19,6 +22,7 @@ class EventLoop {
 
   // The io_context, with its thread running.
   boost::asio::io_context& context();
+  std::shared_ptr<Timer> start_timer(Clock::time_point deadline, std::function<void(bool expired)> callback) override;
   // Finishes pending handlers' cancellation and joins the thread.
   void stop() noexcept;
 

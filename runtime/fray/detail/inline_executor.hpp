@@ -1,14 +1,27 @@
-// The inline executor of the "sync" context: one FIFO queue, drained by
-// whichever thread blocks on a result (get, wait, the runtime's shutdown).
-// Tasks therefore run one at a time, in submission order, on the driver's
-// thread: deterministic, for tests and debugging. Other threads (timers,
-// processes) may post; a draining thread that has nothing to do sleeps until
-// they do.
+// The inline executor of the "sync" context: nothing runs until a result is
+// asked for, and then on the asking thread, one item at a time, tasks in
+// submission order: deterministic, for tests and debugging.
+//
+// The driver (a thread blocked in get/wait outside any task) drives the
+// queue: continuations of running coroutines first, then new tasks in
+// order. One thread drives at a time; a second driver waits until the
+// first is done or its own result is there.
+//
+// A task that blocks inside the sync context never runs unrelated tasks on
+// its stack (that is how nested gets deadlock): it runs the task it waits
+// for if that is queued (and the tasks that one waits for), and the
+// continuations of coroutines (their resumptions, actor mailboxes), which
+// may be what it waits for. There is no other thread: a task that waits for
+// something only another queued task can produce waits forever; use the
+// threads context for that.
 #pragma once
 
 #include <mutex>
+#include <thread>
+#include <vector>
 
 #include "fray/detail/blocking.hpp"
+#include "fray/detail/intrusive_list.hpp"
 #include "fray/executor.hpp"
 
 namespace fray {
@@ -17,28 +30,39 @@ class JobContext;
 
 namespace fray::detail {
 
-class InlineExecutor final : public Executor, public BlockingHelper {
+class InlineExecutor final : public Executor, public Blocker {
  public:
   // Work runs with `context` as the thread's ambient context.
   explicit InlineExecutor(JobContext* context) noexcept : context_(context) {}
   ~InlineExecutor() override = default;
 
   void post(Work* work) noexcept override;
+  void post_task(Work* work) noexcept override;
   bool is_inline() const noexcept override { return true; }
-  bool run_one_queued() noexcept override;
-  bool help_until(Signal& signal, const Deadline& deadline) override;
+  bool drive_until(Signal& signal, const Deadline& deadline) override;
+  bool drive_while_queued(bool (*done)(const void*), const void* context) override;
+  bool block(const BlockRequest& request) override;
 
-  // Runs everything queued until the queue is empty.
+  // Cancels the task blocked inside this executor, if any (shutdown).
+  void cancel_blocked_tasks(CancelReason reason) noexcept;
+  // Runs everything queued until the queue is empty (shutdown).
   void drain() noexcept;
 
  private:
-  Work* pop() noexcept;
+  Work* pop(bool tasks_too) noexcept;
   void run(Work* work) noexcept;
+  bool acquire_drive(Signal& signal, const Deadline& deadline);
+  void release_drive() noexcept;
+  void park_until_poked(Signal& signal, const Deadline& deadline);
+  void poke_parked() noexcept;
 
   std::mutex mutex_;
-  Work* head_ = nullptr;
-  Work* tail_ = nullptr;
-  Signal* parked_ = nullptr;  // a draining thread asleep waiting for work
+  WorkQueue continuations_;
+  WorkQueue tasks_;
+  std::vector<Signal*> parked_;  // drivers asleep waiting for work or for the drive
+  std::thread::id driver_{};     // who runs work now (none: nobody)
+  int drive_depth_ = 0;          // nested blocking on the driver's own stack
+  std::vector<StateBase*> blocked_tasks_;  // on the driver's thread only
   JobContext* context_;
 };
 

@@ -1,217 +1,84 @@
 // One submitted task: its function and arguments, its result (it is the
 // future's shared state), its queue link, and what it needs before it can
-// start (futures among its arguments, resources). One allocation per task.
+// start (argument futures, resources). One allocation per task.
+//
+// Its life, and who moves it on (the "owner" of each stage):
+//   submit ─> dependencies ─> admission ─> queued ─> running ─> finish
+// Each stage's owner checks for a cancel when it hands the task on; a
+// cancel that wins before the start publishes TaskCancelled at once and
+// takes the task out of whatever it waits in. Every outcome (a value, an
+// error, a cancel, the shutdown, a failed dependency) goes through
+// publish_outcome(), the one exit path, which first lets go of the
+// function, the arguments, the resources, the timers, the link to the
+// parent task, and closes a streaming task's channel.
+//
+// References: the future's, the execution's, and the queue's (a thread
+// blocked on the task may claim and run it while it still sits in a queue;
+// the queue's popper then finds it claimed and drops its reference).
 #pragma once
 
 #include <array>
 #include <atomic>
 #include <cstddef>
-#include <functional>
 #include <memory>
+#include <optional>
 #include <tuple>
 #include <type_traits>
 #include <utility>
 
 #include <fmt/format.h>
 
+#include "fray/detail/argument_resolution.hpp"
+#include "fray/detail/dependency_set.hpp"
+#include "fray/detail/retry_policy.hpp"
+#include "fray/detail/stack_budget.hpp"
+#include "fray/detail/stream_channel.hpp"
+#include "fray/detail/suspension.hpp"
+#include "fray/detail/task_extras.hpp"
 #include "fray/detail/task_host.hpp"
-#include "fray/future.hpp"
-#include "fray/object_ref.hpp"
-#include "fray/stream.hpp"
-#include "fray/task.hpp"
-#include "fray/task_options.hpp"
+#include "fray/detail/task_outcome.hpp"
 
 namespace fray::detail {
 
-template <class T>
-struct is_future : std::false_type {};
-template <class T>
-struct is_future<Future<T>> : std::true_type {};
-template <class T>
-struct is_object_ref : std::false_type {};
-template <class T>
-struct is_object_ref<ObjectRef<T>> : std::true_type {};
-template <class T>
-struct is_generator : std::false_type {};
-template <class T>
-struct is_generator<Generator<T>> : std::true_type {};
+template <int>
+struct Absent {};
 
-// What the function receives for an argument of type A: a future or an
-// object ref is replaced by (a const reference to) its value, as in Ray.
-template <class A>
-struct resolved {
-  using type = A&&;
-};
-template <class U>
-struct resolved<Future<U>> {
-  static_assert(!std::is_void_v<U>, "a Future<void> has no value to pass as an argument");
-  using type = const U&;
-};
-template <class U>
-struct resolved<ObjectRef<U>> {
-  using type = const U&;
-};
-template <class A>
-using resolved_t = typename resolved<A>::type;
+// Levels of "the task I wait for waits for this one" a blocked thread
+// follows to find something it may run itself.
+inline constexpr int kMaxHelpDepth = 64;
 
-// Ray resolves futures given as arguments. A function that declares a
-// Future parameter asks for the future itself: then nothing is resolved.
-template <class F, class... Args>
-inline constexpr bool resolves_arguments = std::is_invocable_v<F&, resolved_t<Args>...>;
+std::exception_ptr cancel_error_for(const StateBase& state, const TaskExtras* extras);
 
 template <class F, class... Args>
-struct call_result {
-  using type = std::invoke_result_t<F&, resolved_t<Args>...>;
-};
-template <class F, class... Args>
-  requires(!resolves_arguments<F, Args...>)
-struct call_result<F, Args...> {
-  static_assert(std::is_invocable_v<F&, Args&&...>,
-                "run(fn, args...): fn cannot be called with these arguments (futures and object refs "
-                "among them are passed as their values, unless fn takes the Future itself)");
-  using type = std::invoke_result_t<F&, Args&&...>;
-};
-template <class F, class... Args>
-using call_result_t = typename call_result<F, Args...>::type;
-
-template <bool Resolve, class A>
-decltype(auto) pass_argument(A& argument, bool last_attempt) {
-  if constexpr (Resolve && is_future<A>::value) {
-    return static_cast<const typename A::value_type&>(argument.state_ptr()->value());
-  } else if constexpr (Resolve && is_object_ref<A>::value) {
-    return argument.get();
-  } else if constexpr (std::is_copy_constructible_v<A>) {
-    // A retry needs the arguments again: hand out copies until the last try.
-    return last_attempt ? A(std::move(argument)) : A(argument);
-  } else {
-    return A(std::move(argument));
-  }
-}
-
-template <class... Args>
-constexpr std::size_t count_futures() {
-  return (std::size_t{0} + ... + (is_future<Args>::value ? 1 : 0));
-}
-
-template <class... Args>
-constexpr bool all_copyable() {
-  return (true && ... && (is_future<Args>::value || is_object_ref<Args>::value || std::is_copy_constructible_v<Args>));
-}
-
-// What a task returns, seen through its kind: plain value, Task<T>, Generator<T>.
-template <class R>
-struct task_kind {
-  using value_type = R;
-  static constexpr bool coroutine = false;
-  static constexpr bool generator = false;
-};
-template <class T>
-struct task_kind<Task<T>> {
-  using value_type = T;
-  static constexpr bool coroutine = true;
-  static constexpr bool generator = false;
-};
-template <class T>
-struct task_kind<Generator<T>> {
-  using value_type = void;  // the producer's own completion
-  using item_type = T;
-  static constexpr bool coroutine = true;
-  static constexpr bool generator = true;
-};
-
-template <class R>
-struct channel_of {
-  using type = Unit;
-};
-template <class T>
-struct channel_of<Generator<T>> {
-  using type = std::shared_ptr<StreamChannel<T>>;
-};
-
-template <class R>
-struct promise_of {
-  using type = void;
-};
-template <class T>
-struct promise_of<Task<T>> {
-  using type = typename Task<T>::promise_type;
-};
-template <class T>
-struct promise_of<Generator<T>> {
-  using type = typename Generator<T>::promise_type;
-};
-template <class R>
-using PromiseOf = typename promise_of<R>::type;
-
-// Options beyond the defaults; most tasks have none and pay nothing.
-struct TaskExtras {
-  TaskOptions options;
-  AdmissionTicket ticket;
-};
-
-inline std::unique_ptr<TaskExtras> make_extras(TaskOptions&& options) {
-  if (options.name.empty() && options.max_retries == 0 && !options.retry_if && options.resources.empty()) {
-    return nullptr;
-  }
-  auto extras = std::make_unique<TaskExtras>();
-  extras->options = std::move(options);
-  return extras;
-}
-
-template <class F, class... Args>
-class TaskNode final : public SharedState<typename task_kind<call_result_t<F, Args...>>::value_type>,
-                       public Work {
+class TaskNode final
+    : public TaskCompletion<TaskNode<F, Args...>, typename task_kind<call_result_t<F, Args...>>::value_type>,
+      public Work {
   using Returned = call_result_t<F, Args...>;
-  static constexpr bool kResolve = resolves_arguments<F, Args...>;
   using Kind = task_kind<Returned>;
   using Value = typename Kind::value_type;
-  using State = SharedState<Value>;
-  static constexpr std::size_t kDependencies = kResolve ? count_futures<Args...>() : 0;
+  using Completion = TaskCompletion<TaskNode<F, Args...>, Value>;
+  friend Completion;
+  static constexpr bool kResolve = resolves_arguments<F, Args...>;
+  static constexpr std::size_t kDeps = dependency_count<kResolve, Args...>();
+  // Tasks that always spend time outside a queue are listed for shutdown.
+  static constexpr bool kListedByKind = kDeps > 0 || Kind::coroutine;
+  // The function and its arguments, until the last attempt ends.
+  struct Body {
+    template <class G, class... A>
+    explicit Body(G&& f, A&&... a) : fn(std::forward<G>(f)), args(std::forward<A>(a)...) {}
+    F fn;
+    std::tuple<Args...> args;
+  };
 
  public:
   template <class G, class... A>
   TaskNode(TaskHost& host, std::unique_ptr<TaskExtras> extras, G&& fn, A&&... args)
-      : State(2),  // one reference for the future, one for the execution
-        host_(host),
-        extras_(std::move(extras)),
-        fn_(std::forward<G>(fn)),
-        args_(std::forward<A>(args)...) {
-    this->set_home(&host.executor());
-    run_work = &TaskNode::start;
+      : Completion(3), host_(host), extras_(std::move(extras)) {
+    ::new (static_cast<void*>(&body_)) Body(std::forward<G>(fn), std::forward<A>(args)...);
+    has_body_ = true;
+    this->run_work = &TaskNode::run_from_queue;
   }
-
-  // Hands the task to the runtime: waits for argument futures, then for
-  // resources, then runs. Any failure goes to the future, never to run().
-  void submit() noexcept {
-    if (host_.stopping()) return fail_unsubmitted(std::make_exception_ptr(TaskCancelled("the runtime is shutting down")));
-    if (extras_ != nullptr) {
-      if (extras_->options.max_retries > 0 && !all_copyable<Args...>()) {
-        return fail_unsubmitted(std::make_exception_ptr(
-            InvalidOptions("max_retries needs copyable arguments (a retry runs the task again)")));
-      }
-      std::string why = host_.admission().why_unschedulable(extras_->options.resources);
-      if (!why.empty()) {
-        return fail_unsubmitted(std::make_exception_ptr(TaskUnschedulable(fmt::format("task {}{}", label(), why))));
-      }
-    }
-    if constexpr (kDependencies > 0) {
-      if (std::string invalid = invalid_future_argument(); !invalid.empty()) {
-        return fail_unsubmitted(std::make_exception_ptr(EmptyFuture()));
-      }
-    }
-    // Shutdown waits for tasks it cannot see in a queue: those waiting for
-    // futures or resources, and coroutines. A plain task is always in the
-    // executor's queue or on its thread, which shutdown drains and joins.
-    counted_ = kDependencies > 0 || Kind::coroutine || (extras_ != nullptr && !extras_->options.resources.empty());
-    if (counted_) host_.task_submitted();
-    if constexpr (kDependencies > 0) {
-      unresolved_.store(static_cast<std::uint32_t>(kDependencies + 1), std::memory_order_relaxed);
-      watch_dependencies(std::index_sequence_for<Args...>{});
-      dependency_ready();  // the guard: all waiters are registered
-    } else {
-      admit();
-    }
-  }
+  ~TaskNode() override { drop_body(); }
 
   // For streaming tasks: the channel the generator writes into.
   template <class Channel>
@@ -219,125 +86,229 @@ class TaskNode final : public SharedState<typename task_kind<call_result_t<F, Ar
     channel_ = std::move(channel);
   }
 
+  // Hands the task to the runtime. Any failure goes to the future, never
+  // to run(). The caller has adopted the future's reference.
+  void submit() noexcept {
+    if (host_.stopping()) return fail_unsubmitted(cancel_error_now(CancelReason::shutdown));
+    if (std::exception_ptr invalid = invalid_submission()) return fail_unsubmitted(std::move(invalid));
+    if constexpr (kDeps > 0) watch_dependencies();
+    // From inside a task: cancelled with it (which may happen right here).
+    if (StateBase* parent = current_task_state()) link_to_parent(*parent);
+    if (needs_listing()) {
+      listed_ = host_.enlist(live());
+      if (!listed_) this->request_cancel(CancelReason::shutdown);
+    }
+    if constexpr (kDeps > 0) {
+      deps_.release_guard();  // settles now or when the last future completes
+    } else {
+      after_dependencies();
+    }
+  }
+
+  Executor* home() const noexcept override { return &host_.executor(); }
+
+  // A thread blocked on this task runs it here if it is queued, after
+  // helping the tasks it waits for. Only threads of its own executor.
+  bool run_here(Executor& executor, int depth) noexcept override {
+    if (&executor != &host_.executor() || depth > kMaxHelpDepth || !stack_has_room()) return false;
+    const Status status = this->status();
+    bool helped = false;
+    if constexpr (kDeps > 0) {
+      if (status == Status::pending) helped = help_dependencies(executor, depth);
+    }
+    // A suspended coroutine, or a task blocked in get: what it waits for.
+    if (status == Status::running) return this->help_waits(executor, depth);
+    if (!this->try_claim()) return helped;
+    run_claimed();  // the queue still holds its reference: the popper drops it
+    return true;
+  }
+
  private:
-  struct DependencyWaiter : Waiter {
-    TaskNode* node = nullptr;
-  };
-
-  std::string label() const {
-    return extras_ != nullptr && !extras_->options.name.empty() ? "'" + extras_->options.name + "' " : std::string();
+  // ---- Before the start ----------------------------------------------------
+  std::exception_ptr invalid_submission() const {
+    try {
+      if constexpr (kDeps > 0) {
+        if (has_empty_future()) return std::make_exception_ptr(EmptyFuture());
+      }
+      if (extras_ == nullptr) return nullptr;
+      const TaskOptions& options = extras_->options;
+      if (options.max_retries < -1) {
+        return std::make_exception_ptr(InvalidOptions("max_retries must be -1 (no limit) or more"));
+      }
+      if (options.max_retries != 0) {
+        if constexpr (Kind::generator) {
+          return std::make_exception_ptr(InvalidOptions(
+              "a streaming task cannot be retried (items already handed out would come again): drop max_retries"));
+        }
+        if (!all_copyable<Args...>()) {
+          return std::make_exception_ptr(
+              InvalidOptions("max_retries needs copyable arguments (a retry runs the task again)"));
+        }
+      }
+      if (options.timeout && options.timeout->count() <= 0) {
+        return std::make_exception_ptr(InvalidOptions("a task's timeout must be positive"));
+      }
+      std::string why = host_.admission().why_unschedulable(options.resources);
+      if (!why.empty()) return std::make_exception_ptr(TaskUnschedulable(fmt::format("task {}{}", label(), why)));
+    } catch (...) {
+      return std::current_exception();
+    }
+    return nullptr;
   }
 
-  void fail_unsubmitted(std::exception_ptr error) noexcept {
-    close_channel(error);
-    this->complete_with_error(std::move(error));
-    this->release();
-  }
-
-  std::string invalid_future_argument() const {
-    bool invalid = false;
-    std::apply([&](const auto&... arg) { ((invalid = invalid || is_empty_future(arg)), ...); }, args_);
-    return invalid ? "empty future" : "";
+  bool has_empty_future() const {
+    bool empty = false;
+    std::apply([&](const auto&... arg) { ((empty = empty || is_empty_future(arg)), ...); }, body_.args);
+    return empty;
   }
   template <class A>
   static bool is_empty_future(const A& arg) {
-    if constexpr (kResolve && is_future<A>::value) {
+    if constexpr (is_future<A>::value) {
       return !arg.valid();
     } else {
       return false;
     }
   }
 
-  template <std::size_t... I>
-  void watch_dependencies(std::index_sequence<I...>) noexcept {
-    std::size_t slot = 0;
-    (watch_one(std::get<I>(args_), slot), ...);
+  std::string label() const {
+    return extras_ != nullptr && !extras_->options.name.empty() ? "'" + extras_->options.name + "' " : std::string();
+  }
+
+  // Nothing of the runtime knows the task yet.
+  void fail_unsubmitted(std::exception_ptr error) noexcept {
+    this->begin_completion();
+    this->publish_outcome(Outcome<Value>::failed(std::move(error)));
+    this->release(2);  // the execution's and the unused queue's
+  }
+
+  bool needs_listing() const noexcept {
+    if constexpr (kListedByKind) {
+      return true;
+    } else {
+      return extras_ != nullptr &&
+             (extras_->has_resources() || extras_->options.timeout || extras_->options.retry_backoff.initial.count() > 0);
+    }
+  }
+  LiveTask& live() noexcept {
+    LiveTask* link;
+    if constexpr (kListedByKind) {
+      link = &live_;
+    } else {
+      link = &extras_->live;
+    }
+    link->state = this;
+    return *link;
+  }
+
+  void link_to_parent(StateBase& parent) noexcept {
+    try {
+      parent_link_ = std::make_unique<ParentLink>(parent.children_token(), this);
+    } catch (...) {
+      // Out of memory: the child is simply not cancelled with its parent.
+    }
+  }
+
+  void watch_dependencies() noexcept {
+    std::array<StateBase*, kDeps> states{};
+    std::size_t next = 0;
+    std::apply([&](const auto&... arg) { (collect_state(arg, states, next), ...); }, body_.args);
+    deps_.watch(states, &TaskNode::dependencies_settled, this);
   }
   template <class A>
-  void watch_one(A& arg, std::size_t& slot) noexcept {
-    if constexpr (is_future<A>::value) {
-      DependencyWaiter& waiter = dependency_waiters_[slot++];
-      waiter.node = this;
-      waiter.on_ready = [](Waiter* self) noexcept { static_cast<DependencyWaiter*>(self)->node->dependency_ready(); };
-      if (!arg.state_ptr()->add_waiter(&waiter)) dependency_ready();
-    }
+  static void collect_state(const A& arg, std::array<StateBase*, kDeps>& states, std::size_t& next) {
+    if constexpr (is_future<A>::value) states[next++] = arg.state_ptr();
   }
-  void dependency_ready() noexcept {
-    if constexpr (kDependencies > 0) {
-      if (unresolved_.fetch_sub(1, std::memory_order_acq_rel) == 1) admit();
-    }
+  static void dependencies_settled(void* owner) noexcept { static_cast<TaskNode*>(owner)->after_dependencies(); }
+
+  void after_dependencies() noexcept {
+    if (this->status() != Status::pending) return retire_unqueued();  // cancelled meanwhile
+    admit();
+  }
+
+  // The sync context runs one task at a time on one thread: its tasks'
+  // requests are checked (TaskUnschedulable) but not admitted, because a
+  // task admitted there and not yet run would hold resources that the task
+  // blocked above it on the same stack may need.
+  bool admitted_by_resources() const noexcept {
+    return extras_ != nullptr && extras_->has_resources() && !host_.is_inline();
   }
 
   void admit() noexcept {
-    if (extras_ == nullptr || extras_->options.resources.empty()) {
-      host_.executor().post(this);
-      return;
-    }
+    if (!admitted_by_resources()) return enqueue();
     AdmissionTicket& ticket = extras_->ticket;
     ticket.request = &extras_->options.resources;
-    ticket.start = this;
     ticket.state = this;
-    if (host_.admission().acquire_or_queue(ticket)) host_.executor().post(this);
+    ticket.run_in_place = true;  // it only moves the task on to the queue
+    ticket.start = &extras_->admitted;
+    extras_->admitted.run_work = &TaskNode::on_admitted;
+    extras_->admitted.task = this;
+    if (host_.admission().acquire_or_queue(ticket)) enqueue();
+  }
+  static void on_admitted(Work* work) noexcept { owner_of(work)->enqueue(); }
+  static TaskNode* owner_of(Work* work) noexcept {
+    return static_cast<TaskNode*>(static_cast<TaskExtras::OwnedWork*>(work)->task);
   }
 
-  void on_cancelled_before_start() noexcept override {
-    // A cancelled task at the head of the admission line must not hold back
-    // the ones behind it.
-    if (extras_ != nullptr && !extras_->options.resources.empty()) host_.admission().admit_waiting(host_.executor());
+  void enqueue() noexcept {
+    if (!this->mark_queued()) return retire_unqueued();  // cancelled meanwhile
+    host_.executor().post_task(this);  // with the queue's reference
   }
 
-  // The first run, on an executor thread.
-  static void start(Work* work) noexcept {
+  // A cancel won before the start.
+  void cancelled_before_start(Status was) noexcept override {
+    std::array<StateBase*, kDeps> pinned{};
+    std::size_t pins = 0;
+    if constexpr (kDeps > 0) pins = deps_.pin_pending(pinned);  // they outlive the arguments that held them
+    this->publish_outcome(Outcome<Value>::failed(cancel_error()));
+    if constexpr (kDeps > 0) {
+      deps_.withdraw();  // may settle, and the settling retires the task
+      for (std::size_t i = 0; i < pins; ++i) pinned[i]->release();
+    }
+    if (was == Status::queued) {
+      // The queue's popper will find it cancelled and drop only its own reference.
+      retire();
+      this->release();
+    } else if (admitted_by_resources() && host_.admission().withdraw(extras_->ticket, host_.executor())) {
+      retire_unqueued();
+    }
+    // Otherwise the owner of its stage sees the cancel when it moves it on.
+  }
+
+  // ---- Running -------------------------------------------------------------
+  // The popper of a queue.
+  static void run_from_queue(Work* work) noexcept {
     auto* self = static_cast<TaskNode*>(work);
-    if (!self->try_start()) {  // cancelled while it waited
-      self->close_channel(std::make_exception_ptr(TaskCancelled()));
-      return self->finish();
-    }
-    if (self->host_.stopping()) {
-      self->publish_error(std::make_exception_ptr(TaskCancelled("the runtime is shutting down")));
-      return self->finish();
-    }
-    if (std::exception_ptr failed = self->failed_dependency()) {
-      self->publish_error(std::move(failed));
-      return self->finish();
-    }
-    self->attempt();
-  }
-  // Runs a coroutine task again after it failed.
-  static void restart(Work* work) noexcept { static_cast<TaskNode*>(work)->attempt(); }
-
-  std::exception_ptr failed_dependency() const noexcept {
-    std::exception_ptr failed;
-    std::apply([&](const auto&... arg) { ((failed = failed ? failed : error_of(arg)), ...); }, args_);
-    return failed;
-  }
-  template <class A>
-  static std::exception_ptr error_of(const A& arg) noexcept {
-    if constexpr (kResolve && is_future<A>::value) {
-      return arg.state_ptr()->has_error() ? arg.state_ptr()->error() : nullptr;
-    } else {
-      return nullptr;
-    }
+    if (self->try_claim()) self->run_claimed();
+    self->release();  // the queue's reference
   }
 
-  bool last_attempt() const noexcept {
-    return extras_ == nullptr || attempts_ >= extras_->options.max_retries;
+  void run_claimed() noexcept {
+    if (host_.stopping()) return finish(Outcome<Value>::failed(cancel_error_now(CancelReason::shutdown)));
+    if constexpr (kDeps > 0) {
+      if (std::exception_ptr failed = deps_.first_error()) return finish(Outcome<Value>::failed(std::move(failed)));
+    }
+    if (extras_ != nullptr) {
+      if (admitted_by_resources()) extras_->lease.bind(host_.admission(), host_.executor(), extras_->options.resources);
+      if (extras_->options.timeout) arm_timeout();
+    }
+    attempt();
   }
 
-  Returned call() {
-    const bool last = last_attempt();
-    return std::apply([&](auto&... arg) -> Returned { return std::invoke(fn_, pass_argument<kResolve>(arg, last)...); }, args_);
+  ResourceLease* lease() noexcept {
+    return extras_ != nullptr && extras_->lease.active() ? &extras_->lease : nullptr;
   }
 
-  bool should_retry(const std::exception_ptr& error) const {
+  bool last_attempt() const noexcept { return extras_ == nullptr || !attempts_left(extras_->options, attempts_); }
+
+  Returned invoke() { return invoke_with<kResolve>(body_.fn, body_.args, last_attempt()); }
+
+  bool should_retry(const std::exception_ptr& error) const noexcept {
     if (last_attempt() || this->cancel_requested() || host_.stopping()) return false;
     try {
-      std::rethrow_exception(error);
-    } catch (const TaskCancelled&) {
-      return false;
+      return retries_error(extras_->options, error);
     } catch (...) {
+      return false;  // a retry_if that throws: no retry
     }
-    return !extras_->options.retry_if || extras_->options.retry_if(error);
   }
 
   void attempt() noexcept {
@@ -349,143 +320,204 @@ class TaskNode final : public SharedState<typename task_kind<call_result_t<F, Ar
   }
 
   void run_plain() noexcept {
-    StateBase*& current = current_task_state();
-    StateBase* outer = std::exchange(current, this);
-    for (;;) {
-      try {
-        if constexpr (std::is_void_v<Value>) {
-          call();
-          current = outer;
-          if (this->cancel_requested()) throw TaskCancelled();
-          publish_value();
-        } else {
-          Value value = call();
-          current = outer;
-          if (this->cancel_requested()) throw TaskCancelled();
-          publish_value(std::move(value));
-        }
-        break;
-      } catch (...) {
-        current = this;
-        std::exception_ptr error = std::current_exception();
-        if (should_retry(error)) {
-          ++attempts_;
-          continue;
-        }
-        current = outer;
-        publish_error(std::move(error));
-        break;
+    Outcome<Value> outcome;
+    {
+      ScopedTask scope(this, lease());
+      for (;;) {
+        outcome = call_catching<Value>([this]() -> decltype(auto) { return invoke(); });
+        if (!outcome.error || !should_retry(outcome.error)) break;
+        ++attempts_;
+        if (retry_delay(extras_->options, attempts_).count() > 0) return wait_to_retry();
       }
     }
-    current = outer;
-    finish();
+    finish(std::move(outcome));
   }
 
   void start_coroutine() noexcept {
-    std::coroutine_handle<> handle;
-    try {
-      auto coroutine = call();
-      frame_ = coroutine.release();
-      frame_.promise().set_root(&TaskNode::coroutine_done, this, FrameContext{&host_.executor(), this});
-      if constexpr (Kind::generator) frame_.promise().set_channel(channel_.get());
-      handle = frame_;
-    } catch (...) {
-      return coroutine_failed(std::current_exception());
+    std::coroutine_handle<typename Kind::promise_type> frame;
+    {
+      ScopedTask scope(this, lease());  // the body may start children before its first suspension
+      try {
+        frame = invoke().release();
+      } catch (...) {
+        return attempt_failed(std::current_exception());
+      }
     }
-    if (attempts_ == 0) {
-      live_.state = this;
-      host_.add_live(live_);
-    }
-    handle.resume();  // runs to its first suspension, or to the end
+    frame_ = frame;
+    frame.promise().set_root(&TaskNode::coroutine_done, this, FrameContext{&host_.executor(), this, lease()});
+    if constexpr (Kind::generator) frame.promise().set_channel(channel_.get());
+    Resumption start;
+    start.handle = frame;
+    start.frame = &frame.promise().frame_context();
+    Resumption::resume_here(&start);  // runs to its first suspension, or to the end
   }
 
   static void coroutine_done(void* owner) noexcept {
     auto* self = static_cast<TaskNode*>(owner);
-    auto frame = std::exchange(self->frame_, nullptr);
-    std::exception_ptr error;
-    std::optional<stored_t<Value>> value;
-    try {
-      if constexpr (std::is_void_v<Value>) {
-        frame.promise().take_result();
-        value.emplace();
-      } else {
-        value.emplace(frame.promise().take_result());
+    Outcome<Value> outcome = take_coroutine_outcome<Value>(std::exchange(self->frame_, nullptr));
+    if (outcome.error) return self->attempt_failed(std::move(outcome.error));
+    self->finish(std::move(outcome));
+  }
+
+  void attempt_failed(std::exception_ptr error) noexcept {
+    if (!should_retry(error)) return finish(Outcome<Value>::failed(std::move(error)));
+    ++attempts_;
+    if (retry_delay(extras_->options, attempts_).count() > 0) return wait_to_retry();
+    prepare_retry();
+    host_.executor().post(&extras_->retry);
+  }
+  void prepare_retry() noexcept {
+    extras_->retry.run_work = [](Work* work) noexcept { owner_of(work)->attempt(); };
+    extras_->retry.task = this;
+  }
+
+  // ---- Retry back-off --------------------------------------------------------
+  // The resources go back meanwhile; cancel() ends the wait.
+  void wait_to_retry() noexcept {
+    release_resources();
+    const auto delay = retry_delay(extras_->options, attempts_);
+    extras_->backoff_hook.on_cancel = [](CancelHook* hook) noexcept {
+      static_cast<TaskExtras::BackoffHook*>(hook)->extras->backoff->cancel();
+    };
+    extras_->backoff_hook.extras = extras_.get();
+    auto start_timer = [this, delay]() noexcept {
+      try {
+        extras_->backoff = host_.event_loop().start_timer(Clock::now() + delay,
+                                                          [this](bool expired) { backoff_over(expired); });
+        return true;
+      } catch (...) {
+        return false;
       }
+    };
+    if (!this->suspend_with_cancel_hook(&extras_->backoff_hook, start_timer)) {
+      finish(Outcome<Value>::failed(this->cancel_requested() ? cancel_error() : std::make_exception_ptr(std::bad_alloc())));
+    }
+  }
+  void backoff_over(bool expired) noexcept {
+    this->clear_cancel_hook();
+    if (!expired || this->cancel_requested() || host_.stopping()) {
+      return finish(Outcome<Value>::failed(host_.stopping() ? cancel_error_now(CancelReason::shutdown) : cancel_error()));
+    }
+    prepare_retry();
+    if (!admitted_by_resources()) return host_.executor().post_task(&extras_->retry);
+    // Back in line for the resources, like any task.
+    AdmissionTicket& ticket = extras_->ticket;
+    ticket.run_in_place = false;
+    ticket.starts_task = true;
+    ticket.start = &extras_->retry;
+    ticket.state = nullptr;
+    ticket.holds_resources = false;
+    if (host_.admission().acquire_or_queue(ticket)) host_.executor().post_task(&extras_->retry);
+  }
+
+  // ---- Timeout -------------------------------------------------------------
+  void arm_timeout() noexcept {
+    this->add_ref();  // the timer's, dropped when its callback runs
+    try {
+      extras_->timeout = host_.event_loop().start_timer(Clock::now() + *extras_->options.timeout, [this](bool expired) {
+        if (expired) this->request_cancel(CancelReason::timeout);
+        this->release();
+      });
     } catch (...) {
-      error = std::current_exception();
+      this->release();  // no timer (out of memory): no timeout
     }
-    frame.destroy();
-    if (!error && self->cancel_requested()) error = std::make_exception_ptr(TaskCancelled());
-    if (error) return self->coroutine_failed(std::move(error));
-    self->close_channel(nullptr);
-    if constexpr (std::is_void_v<Value>) {
-      self->publish_value();
-    } else {
-      self->publish_value(std::move(*value));
-    }
-    self->finish();
   }
 
-  void coroutine_failed(std::exception_ptr error) noexcept {
-    if (should_retry(error)) {
-      ++attempts_;
-      run_work = &TaskNode::restart;
-      host_.executor().post(this);
-      return;
-    }
-    close_channel(error);
-    publish_error(std::move(error));
-    finish();
+  // ---- The end -----------------------------------------------------------------
+  std::exception_ptr cancel_error() const { return cancel_error_for(*this, extras_.get()); }
+  static std::exception_ptr cancel_error_now(CancelReason reason) {
+    return reason == CancelReason::shutdown ? std::make_exception_ptr(TaskCancelled("the runtime is shutting down"))
+                                            : std::make_exception_ptr(TaskCancelled());
   }
 
-  void close_channel(const std::exception_ptr& error) noexcept {
+  // The execution's end, by whoever ran it.
+  void finish(Outcome<Value>&& outcome) noexcept {
+    if (this->cancel_requested()) {
+      // The result is discarded; the reason is what it reports.
+      outcome = Outcome<Value>::failed(cancel_error());
+    }
+    this->begin_completion();  // always wins: a cancel only completes a task before its start
+    release_resources();       // before the result is visible: a caller that saw it sees them free
+    this->publish_outcome(std::move(outcome));
+    retire();
+    this->release();  // the execution's
+  }
+
+  // For publish_outcome, the one exit path (task_outcome.hpp).
+  void drop_body() noexcept {
+    if (std::exchange(has_body_, false)) body_.~Body();
+  }
+  void release_body() noexcept {
+    drop_body();
+    if (extras_ != nullptr) {
+      if (extras_->timeout) extras_->timeout->cancel();
+      if (extras_->backoff) extras_->backoff->cancel();
+    }
+    parent_link_.reset();
+  }
+  ChannelCloser* channel() noexcept {
     if constexpr (Kind::generator) {
-      if (channel_) channel_->close(error);
+      return channel_.get();
+    } else {
+      return nullptr;
     }
   }
 
-  // Resources go back before the result is visible, so a caller that saw
-  // the result also sees them free.
-  template <class... V>
-  void publish_value(V&&... value) {
-    release_resources();
-    this->set_value(std::forward<V>(value)...);
-  }
-  void publish_error(std::exception_ptr error) noexcept {
-    release_resources();
-    this->complete_with_error(std::move(error));
-  }
   void release_resources() noexcept {
-    if (extras_ != nullptr && extras_->ticket.holds_resources) {
-      extras_->ticket.holds_resources = false;
-      host_.admission().release(extras_->options.resources, host_.executor());
-    }
+    if (extras_ == nullptr || !extras_->ticket.holds_resources) return;
+    extras_->ticket.holds_resources = false;
+    Resources back = extras_->options.resources;
+    if (extras_->lease.lent_out()) back.subtract(extras_->lease.cpu());  // never came back
+    host_.admission().release(back, host_.executor());
   }
 
-  // The execution is over: let shutdown know, and drop the execution's
-  // reference.
-  void finish() noexcept {
-    if constexpr (Kind::coroutine) {
-      if (live_.state != nullptr) host_.remove_live(live_);
-    }
+  // The runtime no longer has to wait for it.
+  void retire() noexcept {
     release_resources();
-    TaskHost& host = host_;
-    const bool counted = counted_;
-    this->release();
-    if (counted) host.task_finished();
+    if (listed_) host_.delist(live());
+  }
+  void retire_unqueued() noexcept {
+    retire();
+    this->release(2);  // the execution's and the unused queue's
+  }
+
+  bool help_dependencies(Executor& executor, int depth) noexcept {
+    bool ran = false;
+    if constexpr (kDeps > 0) {
+      std::array<StateBase*, kDeps> pinned{};
+      std::size_t count = 0;
+      {
+        // Pending under our lock: no cancel has begun, so the arguments
+        // (which keep the states alive) are still there.
+        std::lock_guard guard(this->lock());
+        if (this->status() != Status::pending) return false;
+        count = deps_.pin_pending(pinned);
+      }
+      for (std::size_t i = 0; i < count; ++i) {
+        ran = pinned[i]->run_here(executor, depth + 1) || ran;
+        pinned[i]->release();
+      }
+    }
+    return ran;
   }
 
   TaskHost& host_;
   std::unique_ptr<TaskExtras> extras_;
-  F fn_;
-  std::tuple<Args...> args_;
+  std::unique_ptr<ParentLink> parent_link_;
   int attempts_ = 0;
-  bool counted_ = false;
-  [[no_unique_address]] std::conditional_t<(kDependencies > 0), std::atomic<std::uint32_t>, Unit> unresolved_{};
-  std::array<DependencyWaiter, kDependencies> dependency_waiters_{};
-  [[no_unique_address]] std::conditional_t<Kind::coroutine, LiveCoroutine, Unit> live_{};
-  [[no_unique_address]] std::conditional_t<Kind::coroutine, std::coroutine_handle<PromiseOf<Returned>>, Unit> frame_{};
-  [[no_unique_address]] typename channel_of<Returned>::type channel_{};
+  bool listed_ = false;
+  bool has_body_ = false;
+  // The function and arguments, destroyed by drop_body() (a union, so that
+  // its "alive" flag shares a word with the fields above).
+  union {
+    Body body_;
+  };
+  [[no_unique_address]] DependencySet<kDeps> deps_;
+  // Absent members take no room (each empty stand-in is of its own type).
+  [[no_unique_address]] std::conditional_t<kListedByKind, LiveTask, Absent<1>> live_{};
+  [[no_unique_address]] std::conditional_t<Kind::coroutine, std::coroutine_handle<typename Kind::promise_type>, Absent<2>>
+      frame_{};
+  [[no_unique_address]] std::conditional_t<Kind::generator, typename channel_of<Returned>::type, Absent<3>> channel_{};
 };
 
 }  // namespace fray::detail

@@ -1,81 +1,123 @@
-// The thread-pool executor: N threads sharing one FIFO queue that posters
-// push to without a lock (InjectQueue). Workers take small batches (fewer
-// hand-offs when the queue is long, no hoarding when it is short), spin briefly before sleeping (a futex wake costs tens of
-// microseconds on these machines), and at most one spins at a time so idle
-// workers do not steal the core from busy ones.
+// The thread-pool executor. Each worker has its own queue (LocalQueue) that
+// idle workers steal from; work posted from outside the pool goes to one
+// shared injection queue (MpscQueue) that workers take small batches from
+// into their own queues. Idle workers spin briefly before sleeping (a futex
+// wake costs tens of microseconds here), at most one at a time.
+//
+// Blocking inside a task (get, wait, a stream's next_blocking): the thread
+// never runs unrelated work on its stack. It may run the very task it waits
+// for if that is still queued (and, recursively, the tasks that one waits
+// for), while its stack has room; its task lends its cpu meanwhile.
+// Otherwise it parks, and the pool keeps `size()` threads able to run
+// tasks: it wakes a spare or starts a new thread, up to `max_extra_threads`
+// beyond `size()`. Past that bound, a blocking call that would leave no
+// thread to run tasks throws TooManyBlockedTasks instead of hanging. Spare
+// threads go back to sleep when the blocked ones return.
 #pragma once
 
+#include <pthread.h>
+
 #include <atomic>
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
-#include <thread>
 #include <vector>
 
 #include "fray/detail/blocking.hpp"
-#include "fray/detail/inject_queue.hpp"
+#include "fray/detail/local_queue.hpp"
+#include "fray/detail/mpsc_queue.hpp"
 #include "fray/executor.hpp"
 
 namespace fray::detail {
 
-class ThreadPool final : public Executor, public BlockingHelper {
+struct ThreadPoolOptions {
+  std::size_t threads = 1;
+  std::size_t max_extra_threads = 256;
+  std::size_t stack_bytes = 64 * 1024 * 1024;
+};
+
+class ThreadPool final : public Executor, public Blocker {
  public:
   // `on_thread_start` runs first on every worker (to set thread-locals).
-  ThreadPool(std::size_t threads, std::function<void()> on_thread_start);
+  ThreadPool(ThreadPoolOptions options, std::function<void()> on_thread_start);
   ~ThreadPool() override;
 
   void post(Work* work) noexcept override;
-  bool help_until(Signal& signal, const Deadline& deadline) override;
+  bool block(const BlockRequest& request) override;
 
-  std::size_t size() const noexcept { return threads_.size(); }
-  // Runs everything still queued, then ends the threads.
+  std::size_t size() const noexcept { return options_.threads; }
+  // Threads started so far, spares included (for tests and diagnostics).
+  std::size_t threads_started() const noexcept { return started_.load(std::memory_order_acquire); }
+  // Cancels the tasks whose threads are blocked in get/wait (shutdown): the
+  // blocking calls throw TaskCancelled.
+  void cancel_blocked_tasks(CancelReason reason) noexcept;
+  // Runs everything still queued, then ends the threads. Work posted later
+  // runs on the poster's thread (it sees the runtime stopping).
   void stop() noexcept;
 
  private:
-  struct WorkList {
-    Work* head = nullptr;
-    Work* tail = nullptr;
-    std::size_t size = 0;
-    void push(Work* work) noexcept;
-    Work* pop() noexcept;
-  };
-  // A worker's own batch, taken from the shared queue.
-  struct Local {
-    WorkList batch;
-    int help_depth = 0;
+  struct Worker {
+    ThreadPool* pool = nullptr;
+    std::size_t index = 0;
+    LocalQueue queue;
+    pthread_t thread{};
+    bool spare_woken = false;  // under spare_mutex_
   };
 
-  void worker_main(std::function<void()> on_thread_start);
-  bool take_batch(Local& local) noexcept;
-  bool take_returned(Local& local) noexcept;
-  void return_batch(Local& local) noexcept;
-  void park_helper(Signal& signal) noexcept;
-  void unpark_helper(Signal& signal) noexcept;
-  Work* next_work(Local& local) noexcept;
+  // While a thread is parked in a blocking call: the pool stands in for it.
+  class BlockedThread {
+   public:
+    BlockedThread(ThreadPool& pool, StateBase* task);
+    ~BlockedThread();
+
+   private:
+    ThreadPool& pool_;
+    StateBase* task_;
+  };
+
+  static void* thread_main(void* worker) noexcept;
+  void worker_loop(Worker& self);
+  Work* next_work(Worker& self) noexcept;
+  Work* take_injected(Worker& self) noexcept;
+  Work* steal(Worker& self) noexcept;
+  bool has_queued_work() const noexcept;
   bool spin_for_work() noexcept;
   void park() noexcept;
   void wake_one_if_idle() noexcept;
-  bool has_queued_work() const noexcept;
-  void poke_parked_helper() noexcept;
+  bool retire_if_surplus(Worker& self);
+  void start_worker_locked();
+  void enter_blocked(StateBase* task);
+  void leave_blocked(StateBase* task) noexcept;
+  void run_after_stop() noexcept;
+  bool help(const BlockRequest& request) noexcept;
 
-  static Local*& current_local() noexcept;
+  const ThreadPoolOptions options_;
+  std::function<void()> on_thread_start_;
+  std::unique_ptr<Worker[]> workers_;  // size() + max_extra_threads slots
+  std::atomic<std::size_t> started_{0};
 
-  InjectQueue queue_;
-  alignas(64) std::mutex consumer_mutex_;  // one worker pops at a time
-  // Batches given back by workers that must block (help_until too deep):
-  // run before the queue, as they were taken from its front.
-  alignas(64) std::mutex mutex_;
-  WorkList returned_;
-  std::vector<Signal*> parked_helpers_;  // workers blocked in get(), poked on post
-  std::atomic<bool> has_returned_{false};
-  std::atomic<int> parked_helper_count_{0};
+  MpscQueue injected_;
+  std::atomic<std::size_t> injected_count_{0};
+  alignas(64) std::mutex inject_consumer_;  // one taker from the injection queue at a time
+  std::size_t taken_count_ = 0;             // under inject_consumer_
+
   alignas(64) std::atomic<int> spinners_{0};
   std::atomic<int> sleepers_{0};
   std::atomic<std::uint32_t> wake_epoch_{0};
   std::atomic<bool> wake_pending_{false};
   std::atomic<bool> stopping_{false};
-  std::vector<std::thread> threads_;
+  std::atomic<bool> stopped_{false};
+
+  // Threads able to run tasks: neither blocked nor retired as spares.
+  std::mutex spare_mutex_;
+  std::condition_variable spare_wake_;
+  std::size_t active_ = 0;
+  std::vector<Worker*> spares_;
+  std::vector<StateBase*> blocked_tasks_;
+  bool joined_ = false;
 };
 
 }  // namespace fray::detail
