@@ -4,16 +4,6 @@
 
 namespace fray::detail {
 
-Blocker*& current_blocker() noexcept {
-  thread_local Blocker* blocker = nullptr;
-  return blocker;
-}
-
-TaskScope& current_task_scope() noexcept {
-  thread_local TaskScope scope;
-  return scope;
-}
-
 namespace {
 
 // The executor whose queue may hold what sets the signal.
@@ -55,9 +45,15 @@ void throw_if_task_cancelled() {
 
 bool block_until_ready(StateBase& state, const Deadline& deadline) {
   if (state.is_ready()) return true;
-  if (current_blocker() == nullptr) {
+  if (Blocker* blocker = current_blocker()) {
+    // Most often the task is queued right here: run it before setting up a wait.
+    if (!deadline && blocker->run_first(state) && state.is_ready()) return true;
+  } else {
     Executor* home = state.home();
     if (home == nullptr || !home->is_inline()) return park_until_ready(state, deadline, true);
+    // The driver of a sync context: the result is most likely queued there.
+    auto ready = [](const void* s) noexcept { return static_cast<const StateBase*>(s)->is_ready(); };
+    if (home->drive_while_queued(ready, &state)) return true;
   }
   SignalWaiter waiter;
   if (!state.add_waiter(&waiter)) return true;

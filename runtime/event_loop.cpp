@@ -9,13 +9,15 @@ namespace {
 
 class LoopTimer final : public TimerService::Timer, public std::enable_shared_from_this<LoopTimer> {
  public:
-  LoopTimer(boost::asio::io_context& io, std::function<void(bool)> callback)
-      : io_(io), timer_(io), callback_(std::move(callback)) {}
+  LoopTimer(EventLoop& loop, std::function<void(bool)> callback)
+      : loop_(loop), io_(loop.context()), timer_(io_), callback_(std::move(callback)) {}
 
   void arm(Clock::time_point deadline) {
     timer_.expires_at(deadline);
+    loop_.timer_armed(*this);
     // The handler owns the timer until it ran: exactly once, expired or not.
     timer_.async_wait([self = shared_from_this()](const boost::system::error_code& error) {
+      self->loop_.timer_done(*self);
       auto callback = std::move(self->callback_);
       callback(!error);
     });
@@ -30,6 +32,7 @@ class LoopTimer final : public TimerService::Timer, public std::enable_shared_fr
   }
 
  private:
+  EventLoop& loop_;
   boost::asio::io_context& io_;
   boost::asio::steady_timer timer_;
   std::function<void(bool)> callback_;
@@ -47,15 +50,30 @@ boost::asio::io_context& EventLoop::context() {
 
 std::shared_ptr<TimerService::Timer> EventLoop::start_timer(Clock::time_point deadline,
                                                             std::function<void(bool expired)> callback) {
-  auto timer = std::make_shared<LoopTimer>(context(), std::move(callback));
+  auto timer = std::make_shared<LoopTimer>(*this, std::move(callback));
   timer->arm(deadline);
   return timer;
 }
 
+void EventLoop::timer_armed(Timer& timer) {
+  std::lock_guard guard(timers_mutex_);
+  timers_.push_back(&timer);
+}
+
+void EventLoop::timer_done(Timer& timer) noexcept {
+  std::lock_guard guard(timers_mutex_);
+  std::erase(timers_, &timer);
+}
+
 void EventLoop::stop() noexcept {
   if (!thread_.joinable()) return;
-  keep_running_.reset();
-  io_.stop();
+  {
+    // Each callback runs once, cancelled: whoever waits on a timer (a
+    // task's timeout holds a reference to its task) is let go of.
+    std::lock_guard guard(timers_mutex_);
+    for (Timer* timer : timers_) timer->cancel();
+  }
+  keep_running_.reset();  // run() returns once the handlers are done
   thread_.join();
 }
 

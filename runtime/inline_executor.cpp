@@ -26,10 +26,14 @@ void InlineExecutor::poke_parked() noexcept {
   for (Signal* signal : parked_) signal->poke();
 }
 
-Work* InlineExecutor::pop(bool tasks_too) noexcept {
-  std::lock_guard guard(mutex_);
+Work* InlineExecutor::pop_locked(bool tasks_too) noexcept {
   if (Work* work = continuations_.pop_front()) return work;
   return tasks_too ? tasks_.pop_front() : nullptr;
+}
+
+Work* InlineExecutor::pop(bool tasks_too) noexcept {
+  std::lock_guard guard(mutex_);
+  return pop_locked(tasks_too);
 }
 
 void InlineExecutor::run(Work* work) noexcept {
@@ -85,20 +89,22 @@ void InlineExecutor::release_drive() noexcept {
 }
 
 bool InlineExecutor::drive_while_queued(bool (*done)(const void*), const void* context) {
+  Work* work;
   {
     // Only when nobody else drives: else the caller waits with a signal.
     std::lock_guard guard(mutex_);
     const auto me = std::this_thread::get_id();
     if (driver_ != std::thread::id{} && driver_ != me) return done(context);
+    work = pop_locked(/*tasks_too=*/true);
+    if (work == nullptr) return done(context);
     driver_ = me;
     ++drive_depth_;
   }
-  bool finished = done(context);
-  while (!finished) {
-    Work* work = pop(/*tasks_too=*/true);
-    if (work == nullptr) break;
+  bool finished = false;
+  while (work != nullptr) {
     run(work);
-    finished = done(context);
+    if ((finished = done(context))) break;
+    work = pop(/*tasks_too=*/true);
   }
   release_drive();
   return finished;

@@ -37,13 +37,17 @@ class Blocker {
  public:
   // True if the signal was set, false at the deadline.
   virtual bool block(const BlockRequest& request) = 0;
+  // Runs `state`'s task here if it is queued on this executor (before a
+  // wait is set up); true if anything ran.
+  virtual bool run_first(StateBase& state) noexcept = 0;
 
  protected:
   ~Blocker() = default;
 };
 
 // The blocker of the calling thread, if any.
-Blocker*& current_blocker() noexcept;
+inline thread_local Blocker* t_current_blocker = nullptr;
+inline Blocker*& current_blocker() noexcept { return t_current_blocker; }
 
 class ScopedBlocker {
  public:

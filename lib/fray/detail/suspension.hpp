@@ -44,7 +44,8 @@ struct TaskScope {
   StateBase* task = nullptr;
   ResourceLease* lease = nullptr;
 };
-TaskScope& current_task_scope() noexcept;
+inline thread_local TaskScope t_current_task_scope;
+inline TaskScope& current_task_scope() noexcept { return t_current_task_scope; }
 inline StateBase* current_task_state() noexcept { return current_task_scope().task; }
 inline bool current_task_cancelled() noexcept {
   StateBase* task = current_task_state();

@@ -9,6 +9,7 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+#include <vector>
 
 #include "fray/detail/timer_service.hpp"
 
@@ -23,8 +24,13 @@ class EventLoop final : public TimerService {
   // The io_context, with its thread running.
   boost::asio::io_context& context();
   std::shared_ptr<Timer> start_timer(Clock::time_point deadline, std::function<void(bool expired)> callback) override;
-  // Finishes pending handlers' cancellation and joins the thread.
+  // Cancels the timers still pending (their callbacks run, with
+  // expired=false), lets every handler finish, and joins the thread.
   void stop() noexcept;
+
+  // For the timers' own bookkeeping.
+  void timer_armed(Timer& timer);
+  void timer_done(Timer& timer) noexcept;
 
  private:
   using WorkGuard = boost::asio::executor_work_guard<boost::asio::io_context::executor_type>;
@@ -32,6 +38,8 @@ class EventLoop final : public TimerService {
   boost::asio::io_context io_{1};
   std::optional<WorkGuard> keep_running_;
   std::thread thread_;
+  std::mutex timers_mutex_;
+  std::vector<Timer*> timers_;  // armed, callback not yet run
 };
 
 }  // namespace fray::detail

@@ -22,6 +22,7 @@
 
 #include "fray/detail/blocking.hpp"
 #include "fray/detail/intrusive_list.hpp"
+#include "fray/detail/spin_lock.hpp"
 #include "fray/executor.hpp"
 
 namespace fray {
@@ -42,6 +43,7 @@ class InlineExecutor final : public Executor, public Blocker {
   bool drive_until(Signal& signal, const Deadline& deadline) override;
   bool drive_while_queued(bool (*done)(const void*), const void* context) override;
   bool block(const BlockRequest& request) override;
+  bool run_first(StateBase& state) noexcept override { return state.run_here(*this, 0); }
 
   // Cancels the task blocked inside this executor, if any (shutdown).
   void cancel_blocked_tasks(CancelReason reason) noexcept;
@@ -50,13 +52,15 @@ class InlineExecutor final : public Executor, public Blocker {
 
  private:
   Work* pop(bool tasks_too) noexcept;
+  Work* pop_locked(bool tasks_too) noexcept;
   void run(Work* work) noexcept;
   bool acquire_drive(Signal& signal, const Deadline& deadline);
   void release_drive() noexcept;
   void park_until_poked(Signal& signal, const Deadline& deadline);
   void poke_parked() noexcept;
 
-  std::mutex mutex_;
+  // Held for a few instructions at a time, never while anything runs or waits.
+  SpinLock mutex_;
   WorkQueue continuations_;
   WorkQueue tasks_;
   std::vector<Signal*> parked_;  // drivers asleep waiting for work or for the drive

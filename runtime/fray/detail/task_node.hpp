@@ -95,6 +95,7 @@ class TaskNode final
     // From inside a task: cancelled with it (which may happen right here).
     if (StateBase* parent = current_task_state()) link_to_parent(*parent);
     if (needs_listing()) {
+      live().state = this;
       listed_ = host_.enlist(live());
       if (!listed_) this->request_cancel(CancelReason::shutdown);
     }
@@ -190,14 +191,11 @@ class TaskNode final
     }
   }
   LiveTask& live() noexcept {
-    LiveTask* link;
     if constexpr (kListedByKind) {
-      link = &live_;
+      return live_;
     } else {
-      link = &extras_->live;
+      return extras_->live;
     }
-    link->state = this;
-    return *link;
   }
 
   void link_to_parent(StateBase& parent) noexcept {
@@ -367,8 +365,13 @@ class TaskNode final
     host_.executor().post(&extras_->retry);
   }
   void prepare_retry() noexcept {
-    extras_->retry.run_work = [](Work* work) noexcept { owner_of(work)->attempt(); };
+    extras_->retry.run_work = [](Work* work) noexcept { owner_of(work)->retry_attempt(); };
     extras_->retry.task = this;
+  }
+  void retry_attempt() noexcept {
+    if (host_.stopping()) return finish(Outcome<Value>::failed(cancel_error_now(CancelReason::shutdown)));
+    if (this->cancel_requested()) return finish(Outcome<Value>::failed(cancel_error()));
+    attempt();
   }
 
   // ---- Retry back-off --------------------------------------------------------

@@ -47,6 +47,7 @@ class ThreadPool final : public Executor, public Blocker {
 
   void post(Work* work) noexcept override;
   bool block(const BlockRequest& request) override;
+  bool run_first(StateBase& state) noexcept override { return state.run_here(*this, 0); }
 
   std::size_t size() const noexcept { return options_.threads; }
   // Threads started so far, spares included (for tests and diagnostics).
