@@ -23,6 +23,7 @@ void InlineExecutor::post_task(Work* work) noexcept {
 void InlineExecutor::poke_parked() noexcept {
   // Under mutex_: a parked thread leaves the list under it too, so its
   // signal cannot go away in between.
+  if (parked_.empty()) return;
   for (Signal* signal : parked_) signal->poke();
 }
 

@@ -156,7 +156,11 @@ bool ThreadPool::spin_for_work() noexcept {
   bool found = false;
   while (!found) {
     for (int i = 0; i < 64 && !found; ++i) {
-      found = has_queued_work() || stopping_.load(std::memory_order_relaxed);
+      // The shared queue (where a driver posts) at every round, the
+      // workers' own queues at every eighth: a driver's next task is seen
+      // as soon as it is posted.
+      found = injected_.might_have_work() || ((i & 7) == 0 && has_queued_work()) ||
+              stopping_.load(std::memory_order_relaxed);
       cpu_relax();
     }
     if (found || Clock::now() >= until) break;

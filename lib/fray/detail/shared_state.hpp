@@ -271,6 +271,10 @@ class StateBase {
     publish_error(std::make_exception_ptr(TaskCancelled()));
   }
 
+  // running -> completing, for the one thread running the task (a cancel
+  // only completes a task before its start, so nobody else can here).
+  void mark_completing() noexcept { status_.store(Status::completing, std::memory_order_relaxed); }
+
   // Wins the right to complete (running|pending|queued -> completing).
   bool begin_completion() noexcept {
     Status seen = status_.load(std::memory_order_acquire);

@@ -127,6 +127,9 @@ class TaskNode final
  private:
   // ---- Before the start ----------------------------------------------------
   std::exception_ptr invalid_submission() const {
+    if constexpr (kDeps == 0) {
+      if (extras_ == nullptr) return nullptr;  // the common case: nothing to check
+    }
     try {
       if constexpr (kDeps > 0) {
         if (has_empty_future()) return std::make_exception_ptr(EmptyFuture());
@@ -276,8 +279,13 @@ class TaskNode final
   // The popper of a queue.
   static void run_from_queue(Work* work) noexcept {
     auto* self = static_cast<TaskNode*>(work);
-    if (self->try_claim()) self->run_claimed();
-    self->release();  // the queue's reference
+    if (!self->try_claim()) return self->release();  // claimed elsewhere, or cancelled: the queue's reference
+    // A plain task without a back-off always finishes before run_claimed
+    // returns, on this thread: one release then covers both references.
+    const bool synchronous = !Kind::coroutine && (self->extras_ == nullptr || self->extras_->options.retry_backoff.initial.count() == 0);
+    self->popper_releases_ = synchronous;
+    self->run_claimed();
+    self->release(synchronous ? 2 : 1);
   }
 
   void run_claimed() noexcept {
@@ -439,11 +447,13 @@ class TaskNode final
       // The result is discarded; the reason is what it reports.
       outcome = Outcome<Value>::failed(cancel_error());
     }
-    this->begin_completion();  // always wins: a cancel only completes a task before its start
-    release_resources();       // before the result is visible: a caller that saw it sees them free
+    this->mark_completing();  // only the running thread completes a running task
+    release_resources();      // before the result is visible: a caller that saw it sees them free
     this->publish_outcome(std::move(outcome));
     retire();
-    this->release();  // the execution's
+    // The execution's reference; a queue's popper that runs a plain task
+    // drops it together with its own.
+    if (!popper_releases_) this->release();
   }
 
   // For publish_outcome, the one exit path (task_outcome.hpp).
@@ -509,6 +519,7 @@ class TaskNode final
   std::unique_ptr<ParentLink> parent_link_;
   int attempts_ = 0;
   bool listed_ = false;
+  bool popper_releases_ = false;  // set and read only by the thread running a plain task
   bool has_body_ = false;
   // The function and arguments, destroyed by drop_body() (a union, so that
   // its "alive" flag shares a word with the fields above).
