@@ -15,6 +15,7 @@ bool ResourceAdmission::acquire_or_queue(AdmissionTicket& ticket) {
     return true;
   }
   line_.push_back(ticket);
+  ticket.in_line = true;
   return false;
 }
 
@@ -26,6 +27,7 @@ bool ResourceAdmission::acquire_first_or_queue(AdmissionTicket& ticket) {
     return true;
   }
   line_.push_front(ticket);
+  ticket.in_line = true;
   return false;
 }
 
@@ -39,7 +41,9 @@ bool ResourceAdmission::try_acquire_first(const Resources& request) {
 bool ResourceAdmission::withdraw(AdmissionTicket& ticket, Executor& executor) {
   {
     std::lock_guard guard(mutex_);
-    if (!line_.remove(ticket)) return false;
+    if (!ticket.in_line) return false;
+    line_.remove(ticket);
+    ticket.in_line = false;
   }
   admit_waiting(executor);
   return true;
@@ -76,6 +80,7 @@ void ResourceAdmission::admit_waiting(Executor& executor) {
         ticket->holds_resources = true;
       }
       line_.remove(*ticket);
+      ticket->in_line = false;
       admitted.push_back(*ticket);
     }
   }
@@ -87,7 +92,10 @@ void ResourceAdmission::flush_all(Executor& executor) {
   IntrusiveList<AdmissionTicket, AdmissionLine> waiting;
   {
     std::lock_guard guard(mutex_);
-    while (AdmissionTicket* ticket = line_.pop_front()) waiting.push_back(*ticket);
+    while (AdmissionTicket* ticket = line_.pop_front()) {
+      ticket->in_line = false;
+      waiting.push_back(*ticket);
+    }
   }
   while (AdmissionTicket* ticket = waiting.pop_front()) start(*ticket, executor);
 }

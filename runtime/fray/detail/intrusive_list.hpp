@@ -64,6 +64,8 @@ class IntrusiveList {
     remove(*item);
     return item;
   }
+  // Only meaningful if `item` is in this list or in no list with this tag:
+  // a hook in another list of the same tag has links too.
   bool contains(const T& item) const noexcept {
     const Hook& hook = item;
     return hook.prev != nullptr || head_ == &hook;

@@ -26,6 +26,9 @@ struct AdmissionTicket : ListHook<AdmissionLine> {
   bool run_in_place = false;     // `start` only wakes someone: run it on the admitting thread
   bool starts_task = true;       // `start` is a task's start (else a continuation)
   bool holds_resources = false;  // written by the line (under its lock) and by the holder once admitted
+  // In the line itself, under its lock. The hook alone cannot tell: once
+  // admitted, a ticket's hook links it into a list private to the admitter.
+  bool in_line = false;
 };
 
 class ResourceAdmission {

@@ -260,6 +260,9 @@ class TaskNode final
     std::array<StateBase*, kDeps> pinned{};
     std::size_t pins = 0;
     if constexpr (kDeps > 0) pins = deps_.pin_pending(pinned);  // they outlive the arguments that held them
+    // The parent's cancel may run this while submit() is still storing the
+    // link: the destructor lets go of it instead.
+    link_outlives_outcome_ = true;
     this->publish_outcome(Outcome<Value>::failed(cancel_error()));
     if constexpr (kDeps > 0) {
       deps_.withdraw();  // may settle, and the settling retires the task
@@ -466,7 +469,7 @@ class TaskNode final
       if (extras_->timeout) extras_->timeout->cancel();
       if (extras_->backoff) extras_->backoff->cancel();
     }
-    parent_link_.reset();
+    if (!link_outlives_outcome_) parent_link_.reset();
   }
   ChannelCloser* channel() noexcept {
     if constexpr (Kind::generator) {
@@ -517,6 +520,7 @@ class TaskNode final
   TaskHost& host_;
   std::unique_ptr<TaskExtras> extras_;
   std::unique_ptr<ParentLink> parent_link_;
+  bool link_outlives_outcome_ = false;  // written only by a cancel that won before the start
   int attempts_ = 0;
   bool listed_ = false;
   bool popper_releases_ = false;  // set and read only by the thread running a plain task
