@@ -157,7 +157,7 @@ bool InlineExecutor::block(const BlockRequest& request) {
   if (!cancel.armed()) return false;
   ResourceLease* lease = request.lends ? scope.lease : nullptr;
   if (lease != nullptr) lease->lend();
-  if (task != nullptr) blocked_tasks_.push_back(task);
+  if (task != nullptr) enlist_blocked(*task);
   bool set = signal.is_set();
   while (!set && !cancel.cancelled()) {
     // The task waited for (and the tasks it waits for) if queued: only
@@ -179,13 +179,39 @@ bool InlineExecutor::block(const BlockRequest& request) {
     park_until_poked(signal, request.deadline);
     set = signal.is_set();
   }
-  if (task != nullptr) std::erase(blocked_tasks_, task);
+  if (task != nullptr) delist_blocked(*task);
   if (lease != nullptr) lease->reclaim_blocking();
   return set;
 }
 
+void InlineExecutor::enlist_blocked(StateBase& task) {
+  std::optional<CancelReason> late_cancel;
+  {
+    std::lock_guard guard(mutex_);
+    blocked_tasks_.push_back(&task);
+    late_cancel = cancel_blocked_;
+  }
+  // Shutdown looked before this task blocked: it cancels itself.
+  if (late_cancel) task.request_cancel(*late_cancel);
+}
+
+void InlineExecutor::delist_blocked(StateBase& task) noexcept {
+  std::lock_guard guard(mutex_);
+  std::erase(blocked_tasks_, &task);
+}
+
 void InlineExecutor::cancel_blocked_tasks(CancelReason reason) noexcept {
-  for (StateBase* task : blocked_tasks_) task->request_cancel(reason);
+  std::vector<StateBase*> blocked;
+  {
+    // Under the lock, every listed task is still blocked, so still alive.
+    std::lock_guard guard(mutex_);
+    cancel_blocked_ = reason;
+    for (StateBase* task : blocked_tasks_) {
+      task->add_ref();
+      blocked.push_back(task);
+    }
+  }
+  cancel_pinned(blocked, reason);
 }
 
 void InlineExecutor::drain() noexcept {

@@ -225,29 +225,30 @@ void ThreadPool::worker_loop(Worker& self) {
 // ---- Blocking inside a task ---------------------------------------------
 
 ThreadPool::BlockedThread::BlockedThread(ThreadPool& pool, StateBase* task) : pool_(pool), task_(task) {
-  pool_.enter_blocked(task_);
+  late_cancel_ = pool_.enter_blocked(task_);
 }
 ThreadPool::BlockedThread::~BlockedThread() { pool_.leave_blocked(task_); }
 
-void ThreadPool::enter_blocked(StateBase* task) {
+std::optional<CancelReason> ThreadPool::enter_blocked(StateBase* task) {
   std::lock_guard guard(spare_mutex_);
   if (task != nullptr) blocked_tasks_.push_back(task);
+  const std::optional<CancelReason> late_cancel = task != nullptr ? cancel_blocked_ : std::nullopt;
   --active_;
-  if (active_ >= options_.threads) return;
+  if (active_ >= options_.threads) return late_cancel;
   if (!spares_.empty()) {
     Worker* spare = spares_.back();
     spares_.pop_back();
     spare->spare_woken = true;
     ++active_;
     spare_wake_.notify_all();
-    return;
+    return late_cancel;
   }
   if (started_.load(std::memory_order_relaxed) < options_.threads + options_.max_extra_threads &&
       !stopping_.load(std::memory_order_acquire)) {
     try {
       start_worker_locked();
       ++active_;
-      return;
+      return late_cancel;
     } catch (const std::system_error&) {
       // No thread to be had (a system limit): carry on with fewer.
     }
@@ -261,6 +262,7 @@ void ThreadPool::enter_blocked(StateBase* task) {
         "instead, or raise the limit",
         options_.threads, started_.load(std::memory_order_relaxed) - options_.threads));
   }
+  return late_cancel;
 }
 
 void ThreadPool::leave_blocked(StateBase* task) noexcept {
@@ -274,15 +276,13 @@ void ThreadPool::cancel_blocked_tasks(CancelReason reason) noexcept {
   {
     // Under the lock, every listed task is still blocked, so still alive.
     std::lock_guard guard(spare_mutex_);
+    cancel_blocked_ = reason;
     for (StateBase* task : blocked_tasks_) {
       task->add_ref();
       blocked.push_back(task);
     }
   }
-  for (StateBase* task : blocked) {
-    task->request_cancel(reason);
-    task->release();
-  }
+  cancel_pinned(blocked, reason);
 }
 
 bool ThreadPool::help(const BlockRequest& request) noexcept {
@@ -353,6 +353,7 @@ bool ThreadPool::block(const BlockRequest& request) {
   if (help(request)) return true;
   if (spin_briefly([&] { return signal.is_set() || wake.cancelled(); })) return signal.is_set();
   BlockedThread blocked(*this, request.cancellable ? scope.task : nullptr);
+  if (const auto reason = blocked.late_cancel()) scope.task->request_cancel(*reason);
   while (!signal.wait_until_set_or_poked(request.deadline)) {
     if (wake.cancelled()) return false;
     if (request.deadline && Clock::now() >= *request.deadline) return false;

@@ -305,3 +305,34 @@ TEST_CASE("cancelling an actor's ready() future does not kill the actor") {
     if (busy.valid()) CHECK(busy.get());
   });
 }
+
+// The cancel used to drop the task's arguments first and then take its
+// waiter back from every argument's state, one of which the arguments had
+// just freed (ASan: heap-use-after-free).
+TEST_CASE("cancelling a waiting task whose argument holds the last reference to a finished future is safe") {
+  for_each_context([](ContextKind kind) {
+    Watchdog watchdog("cancel of a task holding a finished future", std::chrono::seconds(20));
+    fray::Runtime runtime(options_for(kind, 2).with_capacity(fray::Resources{}.cpu(1)));
+    auto& ctx = runtime.context();
+    auto upstream = ctx.run([] { return 1; });
+    REQUIRE(upstream.get() == 1);
+    std::atomic<bool> hold{true};
+    std::atomic<bool> hog_started{false};
+    fray::Future<int> hog;
+    const auto cpu1 = fray::TaskOptions{}.with_resources(fray::Resources{}.cpu(1));
+    if (kind == ContextKind::threads) {
+      // Holds the only cpu, so the next task waits in the admission line.
+      hog = ctx.run(cpu1, [&] {
+        hog_started.store(true);
+        return eventually([&] { return !hold.load(); }) ? 1 : 0;
+      });
+      REQUIRE(eventually([&] { return hog_started.load(); }));
+    }
+    // In the sync context it waits in the queue until someone gets it.
+    auto downstream = ctx.run(cpu1, [](int v) { return v + 1; }, std::move(upstream));
+    CHECK(downstream.cancel());
+    CHECK_THROWS_AS(downstream.get(), fray::TaskCancelled);
+    hold.store(false);
+    if (hog.valid()) CHECK(hog.get() == 1);
+  });
+}

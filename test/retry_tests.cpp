@@ -105,3 +105,73 @@ TEST_CASE("max_retries of -1 retries without limit, as Ray's max_retries=-1") {
     CHECK(attempts.load() == 6);
   });
 }
+
+// A retry back in the admission line after its back-off used to ignore
+// cancel() and its timeout until the resources it waited for came free.
+TEST_CASE("cancel reaches a retry waiting in the admission line after its back-off") {
+  using namespace std::chrono_literals;
+  Watchdog watchdog("cancel of a retry waiting for its resources", std::chrono::seconds(20));
+  fray::Runtime runtime(options_for(ContextKind::threads, 2).with_capacity(fray::Resources{}.cpu(1)));
+  auto& ctx = runtime.context();
+  const auto cpu1 = fray::TaskOptions{}.with_resources(fray::Resources{}.cpu(1));
+  std::atomic<int> attempts{0};
+  std::atomic<bool> hold{true};
+  auto flaky = ctx.run(fray::TaskOptions(cpu1).with_max_retries(-1).with_retry_backoff(50ms, 1.0, 50ms), [&attempts] {
+    attempts.fetch_add(1);
+    throw std::runtime_error("again");
+    return 0;
+  });
+  REQUIRE(eventually([&] { return attempts.load() >= 1; }));
+  // Takes the cpu during the back-off: the retry then waits in line.
+  std::atomic<bool> hog_started{false};
+  auto hog = ctx.run(cpu1, [&] {
+    hog_started.store(true);
+    return eventually([&] { return !hold.load(); }) ? 1 : 0;
+  });
+  REQUIRE(eventually([&] { return hog_started.load(); }));
+  const int attempts_before = attempts.load();
+  std::this_thread::sleep_for(150ms);  // past the back-off
+  flaky.cancel();
+  bool ended = true;
+  try {
+    flaky.get(5s);
+  } catch (const fray::GetTimeout&) {
+    ended = false;
+  } catch (const fray::TaskCancelled&) {
+  }
+  CHECK_MESSAGE(ended, "the cancelled retry still waited for the cpu");
+  CHECK(attempts.load() == attempts_before);  // it never ran again
+  hold.store(false);
+  CHECK(hog.get() == 1);
+  CHECK_THROWS_AS(flaky.get(), fray::TaskCancelled);
+}
+
+TEST_CASE("a task timeout ends a retry waiting in the admission line after its back-off") {
+  using namespace std::chrono_literals;
+  Watchdog watchdog("timeout of a retry waiting for its resources", std::chrono::seconds(20));
+  fray::Runtime runtime(options_for(ContextKind::threads, 2).with_capacity(fray::Resources{}.cpu(1)));
+  auto& ctx = runtime.context();
+  const auto cpu1 = fray::TaskOptions{}.with_resources(fray::Resources{}.cpu(1));
+  std::atomic<bool> hold{true};
+  std::atomic<bool> failed_once{false};
+  auto flaky = ctx.run(fray::TaskOptions(cpu1).with_max_retries(-1).with_retry_backoff(100ms, 1.0, 100ms).with_timeout(400ms),
+                       [&failed_once] {
+                         failed_once.store(true);
+                         throw std::runtime_error("again");
+                         return 0;
+                       });
+  REQUIRE(eventually([&] { return failed_once.load(); }));
+  // Holds the cpu from now on, well past the timeout.
+  auto hog = ctx.run(cpu1, [&] { return eventually([&] { return !hold.load(); }) ? 1 : 0; });
+  bool ended = true;
+  try {
+    flaky.get(5s);
+  } catch (const fray::GetTimeout&) {
+    ended = false;
+  } catch (const fray::TaskTimeout&) {
+  }
+  CHECK_MESSAGE(ended, "the timed-out retry still waited for the cpu");
+  hold.store(false);
+  CHECK(hog.get() == 1);
+  CHECK_THROWS_AS(flaky.get(), fray::TaskTimeout);
+}

@@ -169,3 +169,46 @@ TEST_CASE("tasks submitted while the runtime shuts down are cancelled, not lost"
     if (future.has_error()) CHECK_THROWS_AS(future.get(), fray::TaskCancelled);
   }
 }
+
+// Shutdown used to cancel only the tasks blocked at the moment it looked:
+// one that blocked a moment later kept the pool's stop() waiting forever.
+TEST_CASE("shutdown cancels a plain task that blocks in get just after shutdown began") {
+  Watchdog watchdog("shutdown with a task that blocks after it began", std::chrono::seconds(20));
+  fray::Promise<int> never;  // kept alive, never set
+  fray::Future<int> gate = never.future();
+  fray::Runtime runtime(options_for(ContextKind::threads, 2));
+  std::atomic<bool> started{false};
+  std::atomic<bool> let_block{false};
+  auto task = runtime.context().run([&started, &let_block, gate] {
+    started.store(true);
+    // Still running, not yet blocked, when shutdown looks.
+    while (!let_block.load()) std::this_thread::yield();
+    return gate.get();
+  });
+  REQUIRE(eventually([&] { return started.load(); }));
+  std::thread late([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));  // shutdown has looked by now (or soon will)
+    let_block.store(true);
+  });
+  runtime.shutdown();
+  late.join();
+  CHECK_THROWS_AS(task.get(), fray::TaskCancelled);
+}
+
+TEST_CASE("shutdown from another thread cancels a task blocked in get on the sync context's driver") {
+  Watchdog watchdog("sync-context shutdown from another thread", std::chrono::seconds(20));
+  fray::Promise<int> never;
+  fray::Future<int> gate = never.future();
+  fray::Runtime runtime(options_for(ContextKind::sync));
+  std::atomic<bool> blocked_soon{false};
+  auto task = runtime.context().run([&blocked_soon, gate] {
+    blocked_soon.store(true);
+    return gate.get();
+  });
+  std::thread stopper([&] {
+    while (!blocked_soon.load()) std::this_thread::yield();
+    runtime.shutdown();
+  });
+  CHECK_THROWS_AS(task.get(), fray::TaskCancelled);  // this thread drives the task and blocks in it
+  stopper.join();
+}

@@ -193,3 +193,19 @@ TEST_CASE("a streaming task with max_retries is refused with InvalidOptions and 
     CHECK(invalid_options);
   });
 }
+
+TEST_CASE("assigning a new stream over a live one stops the old producer, as dropping it does") {
+  using namespace std::chrono_literals;
+  fray::Runtime runtime(options_for(ContextKind::threads, 2));
+  auto& ctx = runtime.context();
+  std::atomic<bool> first_ended{false};
+  std::atomic<bool> second_ended{false};
+  auto stream = ctx.run(forever, &first_ended);
+  CHECK(stream.next_blocking() == 0);
+  fray::Future<void> old_producer = stream.producer();
+  stream = ctx.run(forever, &second_ended);
+  CHECK_THROWS_AS(old_producer.get(10s), fray::TaskCancelled);  // GetTimeout if it was left running
+  CHECK(first_ended.load());
+  CHECK_FALSE(second_ended.load());
+  CHECK(stream.next_blocking() == 0);
+}

@@ -119,11 +119,17 @@ class Stream {
   Stream(std::shared_ptr<Channel> channel, Future<void> producer, detail::TimerService* timers) noexcept
       : channel_(std::move(channel)), producer_(std::move(producer)), timers_(timers) {}
   Stream(Stream&&) noexcept = default;
-  Stream& operator=(Stream&&) noexcept = default;
-  // Nobody will read any more: stop the producer.
-  ~Stream() {
-    if (channel_ && !producer_.ready()) cancel();
+  // The stream assigned over is dropped: its producer stops as in ~Stream.
+  Stream& operator=(Stream&& other) noexcept {
+    if (this != &other) {
+      stop_unread_producer();
+      channel_ = std::move(other.channel_);
+      producer_ = std::move(other.producer_);
+      timers_ = other.timers_;
+    }
+    return *this;
   }
+  ~Stream() { stop_unread_producer(); }
 
   // co_await stream.next(): the next item, or nullopt when the producer
   // finished; rethrows the producer's exception after the items before it.
@@ -260,6 +266,11 @@ class Stream {
       waiter.signal.wait_until(std::nullopt);
       waiter.signal.settle();
     }
+  }
+
+  // Nobody will read any more: stop the producer.
+  void stop_unread_producer() noexcept {
+    if (channel_ && !producer_.ready()) cancel();
   }
 
   std::shared_ptr<Channel> channel_;

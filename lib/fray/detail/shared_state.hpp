@@ -23,6 +23,7 @@
 #include <stop_token>
 #include <type_traits>
 #include <utility>
+#include <vector>
 
 #include "fray/detail/spin_lock.hpp"
 #include "fray/errors.hpp"
@@ -148,6 +149,7 @@ class StateBase {
                       CancelScope scope = CancelScope::with_children) noexcept {
     std::stop_source children{std::nostopstate};
     bool before_start = false;
+    bool pinned = false;
     Status seen;
     {
       std::lock_guard guard(lock_);
@@ -157,8 +159,11 @@ class StateBase {
         cancel_.fetch_or(static_cast<std::uint8_t>(kRequested | (static_cast<std::uint8_t>(reason) << kReasonShift)),
                          std::memory_order_acq_rel);
       }
-      // mark_queued and try_claim race with us without the lock.
+      // mark_queued and try_claim race with us without the lock. Pinned
+      // before the status says "completing": from then on the owner of the
+      // task's stage may retire it and drop its references.
       while (seen <= Status::queued && !before_start) {
+        if (!pinned) pinned = (add_ref(), true);
         before_start = status_.compare_exchange_weak(seen, Status::completing, std::memory_order_acq_rel);
       }
       if (!before_start && cancel_hook_ != nullptr) cancel_hook_->on_cancel(cancel_hook_);
@@ -168,11 +173,8 @@ class StateBase {
       }
     }
     if (children.stop_possible()) children.request_stop();
-    if (before_start) {
-      add_ref();  // the task may let go of itself in there
-      cancelled_before_start(seen);
-      release();
-    }
+    if (before_start) cancelled_before_start(seen);
+    if (pinned) release();  // outside the lock: it may be the last reference
     return before_start;
   }
 
@@ -360,5 +362,14 @@ class SharedState : public StateBase {
  private:
   std::optional<value_type> value_;
 };
+
+// Cancels each task of a list taken under some lock, each pinned there
+// (add_ref) so it outlives the lock, then lets go of it.
+inline void cancel_pinned(const std::vector<StateBase*>& tasks, CancelReason reason) noexcept {
+  for (StateBase* task : tasks) {
+    task->request_cancel(reason);
+    task->release();
+  }
+}
 
 }  // namespace fray::detail

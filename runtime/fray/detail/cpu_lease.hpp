@@ -22,6 +22,7 @@ class CpuLease final : public ResourceLease {
   const Resources& cpu() const noexcept { return cpu_; }
 
   void lend() noexcept override {
+    if (lent_out()) return;  // never came back (shutdown flushed the line): nothing to lend
     ticket_.holds_resources = false;
     lent_ = true;
     admission_->release(cpu_, *executor_);

@@ -18,6 +18,7 @@
 
 #include <mutex>
 #include <thread>
+#include <optional>
 #include <vector>
 
 #include "fray/detail/blocking.hpp"
@@ -59,6 +60,9 @@ class InlineExecutor final : public Executor, public Blocker {
   void park_until_poked(Signal& signal, const Deadline& deadline);
   void poke_parked() noexcept;
 
+  void enlist_blocked(StateBase& task);
+  void delist_blocked(StateBase& task) noexcept;
+
   // Held for a few instructions at a time, never while anything runs or waits.
   SpinLock mutex_;
   WorkQueue continuations_;
@@ -66,7 +70,8 @@ class InlineExecutor final : public Executor, public Blocker {
   std::vector<Signal*> parked_;  // drivers asleep waiting for work or for the drive
   std::thread::id driver_{};     // who runs work now (none: nobody)
   int drive_depth_ = 0;          // nested blocking on the driver's own stack
-  std::vector<StateBase*> blocked_tasks_;  // on the driver's thread only
+  std::vector<StateBase*> blocked_tasks_;        // under mutex_ (shutdown may look from another thread)
+  std::optional<CancelReason> cancel_blocked_;  // under mutex_; sticky: tasks that block later are cancelled too
   JobContext* context_;
 };
 

@@ -32,6 +32,14 @@ struct TaskExtras {
   struct BackoffHook : CancelHook {
     TaskExtras* extras = nullptr;
   } backoff_hook;          // cancel() during a back-off ends it
+  // cancel() while a retry waits in the admission line takes it out, from
+  // `withdraw` posted to `executor` (the hook runs under the task's lock).
+  struct ReadmissionHook : CancelHook {
+    StateBase* task = nullptr;
+    Executor* executor = nullptr;
+    OwnedWork withdraw;
+    bool posted = false;  // under the task's lock: a second cancel must not post it again
+  } readmission_hook;
 
   bool has_resources() const noexcept { return !options.resources.empty(); }
 };

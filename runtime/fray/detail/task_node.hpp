@@ -243,7 +243,15 @@ class TaskNode final
     ticket.start = &extras_->admitted;
     extras_->admitted.run_work = &TaskNode::on_admitted;
     extras_->admitted.task = this;
-    if (host_.admission().acquire_or_queue(ticket)) enqueue();
+    // A cancel between the status check and the queueing cannot withdraw
+    // the ticket yet: we do. Pinned, since once queued it may run and end.
+    this->add_ref();
+    if (host_.admission().acquire_or_queue(ticket)) {
+      enqueue();
+    } else if (this->status() != Status::pending && host_.admission().withdraw(ticket, host_.executor())) {
+      retire_unqueued();
+    }
+    this->release();
   }
   static void on_admitted(Work* work) noexcept { owner_of(work)->enqueue(); }
   static TaskNode* owner_of(Work* work) noexcept {
@@ -257,17 +265,14 @@ class TaskNode final
 
   // A cancel won before the start.
   void cancelled_before_start(Status was) noexcept override {
-    std::array<StateBase*, kDeps> pinned{};
-    std::size_t pins = 0;
-    if constexpr (kDeps > 0) pins = deps_.pin_pending(pinned);  // they outlive the arguments that held them
+    // Before the arguments go: they may hold the last reference to a state
+    // whose waiter we take back. This may settle, and the settling retires
+    // the task (the cancel holds a reference of its own meanwhile).
+    if constexpr (kDeps > 0) deps_.withdraw();
     // The parent's cancel may run this while submit() is still storing the
     // link: the destructor lets go of it instead.
     link_outlives_outcome_ = true;
     this->publish_outcome(Outcome<Value>::failed(cancel_error()));
-    if constexpr (kDeps > 0) {
-      deps_.withdraw();  // may settle, and the settling retires the task
-      for (std::size_t i = 0; i < pins; ++i) pinned[i]->release();
-    }
     if (was == Status::queued) {
       // The queue's popper will find it cancelled and drop only its own reference.
       retire();
@@ -414,14 +419,48 @@ class TaskNode final
     }
     prepare_retry();
     if (!admitted_by_resources()) return host_.executor().post_task(&extras_->retry);
-    // Back in line for the resources, like any task.
+    wait_for_readmission();
+  }
+
+  // Back in line for the resources, like any task, and cancellable there.
+  void wait_for_readmission() noexcept {
     AdmissionTicket& ticket = extras_->ticket;
     ticket.run_in_place = false;
     ticket.starts_task = true;
-    ticket.start = &extras_->retry;
+    ticket.start = &extras_->admitted;
     ticket.state = nullptr;
     ticket.holds_resources = false;
-    if (host_.admission().acquire_or_queue(ticket)) host_.executor().post_task(&extras_->retry);
+    extras_->admitted.run_work = [](Work* work) noexcept {
+      TaskNode* self = owner_of(work);
+      self->clear_cancel_hook();
+      self->retry_attempt();
+    };
+    extras_->admitted.task = this;
+    auto& hook = extras_->readmission_hook;
+    hook.task = this;
+    hook.executor = &host_.executor();
+    hook.withdraw.task = this;
+    hook.withdraw.run_work = [](Work* work) noexcept { owner_of(work)->withdraw_from_line(); };
+    hook.posted = false;
+    hook.on_cancel = [](CancelHook* base) noexcept {
+      auto* hook = static_cast<TaskExtras::ReadmissionHook*>(base);
+      if (std::exchange(hook->posted, true)) return;
+      hook->task->add_ref();  // the posted withdrawal's
+      hook->executor->post(&hook->withdraw);
+    };
+    bool admitted_now = false;
+    auto queue = [&]() noexcept { return !(admitted_now = host_.admission().acquire_or_queue(ticket)); };
+    if (this->suspend_with_cancel_hook(&hook, queue)) return;  // in line: admitted or withdrawn later
+    if (admitted_now) return host_.executor().post_task(&extras_->retry);
+    finish(Outcome<Value>::failed(cancel_error()));  // cancelled before it queued
+  }
+  // A cancel reached the retry in the line (or just after it left it).
+  void withdraw_from_line() noexcept {
+    if (host_.admission().withdraw(extras_->ticket, host_.executor())) {
+      this->clear_cancel_hook();
+      retry_attempt();  // sees the cancel
+    }
+    this->release();  // the hook's
   }
 
   // ---- Timeout -------------------------------------------------------------

@@ -24,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "fray/detail/blocking.hpp"
@@ -73,10 +74,14 @@ class ThreadPool final : public Executor, public Blocker {
    public:
     BlockedThread(ThreadPool& pool, StateBase* task);
     ~BlockedThread();
+    // Set if cancel_blocked_tasks() ran before this task blocked: the task
+    // cancels itself with this reason instead.
+    std::optional<CancelReason> late_cancel() const noexcept { return late_cancel_; }
 
    private:
     ThreadPool& pool_;
     StateBase* task_;
+    std::optional<CancelReason> late_cancel_;
   };
 
   static void* thread_main(void* worker) noexcept;
@@ -90,7 +95,7 @@ class ThreadPool final : public Executor, public Blocker {
   void wake_one_if_idle() noexcept;
   bool retire_if_surplus(Worker& self);
   void start_worker_locked();
-  void enter_blocked(StateBase* task);
+  std::optional<CancelReason> enter_blocked(StateBase* task);
   void leave_blocked(StateBase* task) noexcept;
   void run_after_stop() noexcept;
   bool help(const BlockRequest& request) noexcept;
@@ -118,6 +123,7 @@ class ThreadPool final : public Executor, public Blocker {
   std::size_t active_ = 0;
   std::vector<Worker*> spares_;
   std::vector<StateBase*> blocked_tasks_;
+  std::optional<CancelReason> cancel_blocked_;  // sticky: tasks that block later are cancelled too
   bool joined_ = false;
 };
 
