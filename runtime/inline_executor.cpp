@@ -20,10 +20,7 @@ void InlineExecutor::post_task(Work* work) noexcept {
   poke_parked();
 }
 
-void InlineExecutor::poke_parked() noexcept {
-  // Under mutex_: a parked thread leaves the list under it too, so its
-  // signal cannot go away in between.
-  if (parked_.empty()) return;
+void InlineExecutor::poke_all_parked() noexcept {
   for (Signal* signal : parked_) signal->poke();
 }
 

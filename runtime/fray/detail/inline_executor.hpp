@@ -58,7 +58,12 @@ class InlineExecutor final : public Executor, public Blocker {
   bool acquire_drive(Signal& signal, const Deadline& deadline);
   void release_drive() noexcept;
   void park_until_poked(Signal& signal, const Deadline& deadline);
-  void poke_parked() noexcept;
+  // Under mutex_: a parked thread leaves the list under it too, so its
+  // signal cannot go away in between. Inline: nobody is parked, mostly.
+  void poke_parked() noexcept {
+    if (!parked_.empty()) poke_all_parked();
+  }
+  void poke_all_parked() noexcept;
 
   void enlist_blocked(StateBase& task);
   void delist_blocked(StateBase& task) noexcept;

@@ -90,7 +90,9 @@ class TaskNode final
   // to run(). The caller has adopted the future's reference.
   void submit() noexcept {
     if (host_.stopping()) return fail_unsubmitted(cancel_error_now(CancelReason::shutdown));
-    if (std::exception_ptr invalid = invalid_submission()) return fail_unsubmitted(std::move(invalid));
+    if (kDeps > 0 || extras_ != nullptr) {  // else nothing to check: keep the common case's call out
+      if (std::exception_ptr invalid = invalid_submission()) return fail_unsubmitted(std::move(invalid));
+    }
     if constexpr (kDeps > 0) watch_dependencies();
     // From inside a task: cancelled with it (which may happen right here).
     if (StateBase* parent = current_task_state()) link_to_parent(*parent);
@@ -559,11 +561,11 @@ class TaskNode final
   TaskHost& host_;
   std::unique_ptr<TaskExtras> extras_;
   std::unique_ptr<ParentLink> parent_link_;
-  bool link_outlives_outcome_ = false;  // written only by a cancel that won before the start
   int attempts_ = 0;
   bool listed_ = false;
-  bool popper_releases_ = false;  // set and read only by the thread running a plain task
+  bool popper_releases_ = false;        // set and read only by the thread running a plain task
   bool has_body_ = false;
+  bool link_outlives_outcome_ = false;  // written only by a cancel that won before the start
   // The function and arguments, destroyed by drop_body() (a union, so that
   // its "alive" flag shares a word with the fields above).
   union {
