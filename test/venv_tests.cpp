@@ -11,6 +11,7 @@
 
 #include <ctime>
 
+#include <fray/detail/line_splitter.hpp>
 #include <fray/detail/process_runner.hpp>
 #include <fray/detail/sha256.hpp>
 
@@ -488,6 +489,42 @@ TEST_CASE("output is captured, or streamed line by line, and input is written to
 
   const auto discarded = env.run({"sh", "-c", "echo gone"}, RunOptions{}.with_stdout(fray::Output::discard)).get();
   CHECK(discarded.out.empty());
+}
+
+TEST_CASE("output with no newline, like a progress bar, comes out in marked pieces of 64 KiB and is never held whole") {
+  constexpr std::size_t kLimit = 64 << 10;
+  const std::string marker = " [fray: line split at 65536 bytes]";
+  fray::detail::LineSplitter splitter;
+  std::vector<std::string> lines;
+  const auto keep = [&](std::string_view line) { lines.emplace_back(line); };
+  // tqdm redraws its bar with '\r' and never writes a '\n'.
+  std::string chunk = "\r 12%|####      | 1234/10000 [00:01<00:07, 1111.11it/s]";
+  chunk.resize(64, ' ');
+  std::string fed, emitted;  // emitted: the pieces without their marker
+  for (int i = 0; i < (8 << 20) / 64 + 1; ++i) {
+    splitter.feed(chunk, keep);
+    fed += chunk;
+    for (const std::string& piece : lines) {
+      REQUIRE(piece.size() == kLimit + marker.size());
+      REQUIRE(piece.ends_with(marker));
+      emitted += piece.substr(0, kLimit);
+    }
+    lines.clear();
+    // What is held back for the line in progress stays under the limit.
+    REQUIRE(fed.size() - emitted.size() <= kLimit);
+  }
+  splitter.finish(keep);
+  REQUIRE(lines.size() == 1);
+  CHECK(emitted + lines[0] == fed);  // nothing lost or repeated
+
+  // A line of exactly the limit is whole; one byte more is split; '\r\n'
+  // ends a line, and a line may span chunks.
+  lines.clear();
+  const std::string full(kLimit, 'a');
+  splitter.feed(full + "\n" + full + "b\nc", keep);
+  splitter.feed("d\r\ne", keep);
+  splitter.finish(keep);
+  CHECK(lines == std::vector<std::string>{full, full + marker, "b", "cd", "e"});
 }
 
 TEST_CASE("cancelling a run stops its process group, and closing the env stops its processes") {
