@@ -120,8 +120,7 @@ void PoolCore::on_exit(WorkerProcess& worker, const WorkerExit& exit, std::deque
         error = std::make_exception_ptr(TaskCancelled("the Python worker pool was closed"));
         break;
       default:
-        if (head->retries_left > 0 && !closed_) {
-          --head->retries_left;
+        if (!closed_ && head->take_retry()) {
           unanswered.push_front(head);
         } else {
           error = std::make_exception_ptr(

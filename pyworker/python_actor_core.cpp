@@ -123,10 +123,8 @@ void PythonActorCore::on_exit(WorkerProcess& worker, const WorkerExit& exit, std
   ++restarts_;
   if (!unanswered.empty()) {
     PendingCall* head = unanswered.front();
-    const bool retry = !head->is_constructor && exit.cause == WorkerExit::Cause::none && head->retries_left > 0;
-    if (retry) {
-      --head->retries_left;
-    } else {
+    const bool retry = !head->is_constructor && exit.cause == WorkerExit::Cause::none && head->take_retry();
+    if (!retry) {
       unanswered.pop_front();
       // A constructor that crashed is simply run again; its old ready() fails.
       done.push_back({head, crash});

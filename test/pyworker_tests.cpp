@@ -436,6 +436,40 @@ TEST_CASE("max_task_retries runs the call that was running again on the restarte
   CHECK_THROWS_AS(counter.call("crash").get(), fray::ActorDied);
 }
 
+TEST_CASE("max_retries(-1) and max_task_retries(-1) retry a call through any number of crashes") {
+  Watchdog watchdog("unlimited retries", 120s);
+  TempDir dir("fray-pyworker-");
+  const fs::path pool_crashes = dir / "pool", actor_crashes = dir / "actor";
+  fs::create_directory(pool_crashes);
+  fs::create_directory(actor_crashes);
+  WorkerPool pool(probe_env(1), quiet(WorkerPoolOptions{}.with_max_workers(1)));
+  CHECK(pool.call<int>(fray::PythonCallOptions{}.with_max_retries(-1), "fray_probe.calls:crash_n_times",
+                       pool_crashes.string(), 3)
+            .get() == 3);
+  auto options = PythonActorOptions{}.with_max_restarts(-1).with_max_task_retries(-1).with_log_sink(
+      [](const fray::WorkerLogLine&) {});
+  auto counter = fray::create_python_actor(probe_env(1), options, "fray_probe.calls:Counter", 0);
+  counter.ready().get();  // so the crash is not blamed on the constructor (issue 12)
+  CHECK(counter.call<int>("crash_n_times", actor_crashes.string(), 3).get() == 3);
+  CHECK(counter.restarts() == 3);
+}
+
+TEST_CASE("an actor call with only a per-call timeout keeps the actor's max_task_retries") {
+  Watchdog watchdog("per-call options of an actor", 120s);
+  TempDir dir("fray-pyworker-");
+  auto options = PythonActorOptions{}.with_max_restarts(2).with_max_task_retries(1).with_log_sink(
+      [](const fray::WorkerLogLine&) {});
+  auto counter = fray::create_python_actor(probe_env(1), options, "fray_probe.calls:Counter", 0);
+  counter.ready().get();  // so the crash is not blamed on the constructor (issue 12)
+  CHECK(counter.call<std::string>(fray::PythonCallOptions{}.with_timeout(60s), "crash_once", (dir / "a").string())
+            .get() == "second try");
+  // A per-call max_retries still wins over the actor's.
+  CHECK_THROWS_AS(
+      counter.call<std::string>(fray::PythonCallOptions{}.with_max_retries(0), "crash_once", (dir / "b").string()).get(),
+      fray::WorkerCrashed);
+  CHECK(counter.restarts() == 2);
+}
+
 TEST_CASE("named Python actors: get_if_exists returns the live one, a taken name is an error, kill frees it") {
   auto first = fray::create_python_actor(probe_env(1), PythonActorOptions{}.with_name("py-counter"), "fray_probe.calls:Counter", 100);
   CHECK(first.call<int>("add", 10).get() == 110);

@@ -59,9 +59,10 @@ class PythonActor {
   // Calls instance.method(args...); fray::kw(...) for keyword arguments.
   template <class R = boost::json::value, class... Args>
   Future<R> call(std::string_view method, Args&&... args) const {
-    return call<R>(PythonCallOptions{}.with_max_retries(-1), method, std::forward<Args>(args)...);
+    return call<R>(PythonCallOptions{}, method, std::forward<Args>(args)...);
   }
-  // options.max_retries < 0 means the actor's max_task_retries.
+  // Unset options.max_retries and timeout are the actor's max_task_retries
+  // and call_timeout.
   template <class R = boost::json::value, class... Args>
   Future<R> call(PythonCallOptions options, std::string_view method, Args&&... args) const {
     if (!ref_) return detail::failed_call<R>(std::make_exception_ptr(Error("empty fray PythonActor handle")));
@@ -73,7 +74,7 @@ class PythonActor {
     } catch (...) {
       return detail::failed_call<R>(std::current_exception());
     }
-    if (options.max_retries < 0) options.max_retries = core.options().max_task_retries;
+    if (!options.max_retries) options.max_retries = core.options().max_task_retries;
     if (!options.timeout) options.timeout = core.options().call_timeout;
     auto* call = detail::new_call<R>(std::move(frame), options, ref_->core);
     Future<R> future(call);

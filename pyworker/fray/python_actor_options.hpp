@@ -20,7 +20,7 @@ struct PythonActorOptions : WorkerProcessOptions<PythonActorOptions> {
   // process dies; -1: always. Past it, every call fails with ActorDied.
   int max_restarts = 0;
   // How many times a call that was running when the process died runs again
-  // on the restarted actor (else it fails with WorkerCrashed).
+  // on the restarted actor (else it fails with WorkerCrashed); -1: always.
   int max_task_retries = 0;
 
   PythonActorOptions& with_name(std::string value) { name = std::move(value); return *this; }

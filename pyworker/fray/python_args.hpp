@@ -44,9 +44,11 @@ struct PythonCallOptions {
   // and replaced; unset: the pool's call_timeout.
   std::optional<std::chrono::milliseconds> timeout;
   // Runs the call again (on another worker) this many times when its worker
-  // crashes under it (Ray's max_retries for system failures). A Python
-  // exception is never retried here (TaskOptions::retry_if can, via ctx.run).
-  int max_retries = 0;
+  // crashes under it (Ray's max_retries for system failures); -1: every
+  // time. A Python exception is never retried here (TaskOptions::retry_if
+  // can, via ctx.run). Unset: 0 for a pool, the actor's max_task_retries
+  // for an actor (so setting only a timeout keeps the actor's retries).
+  std::optional<int> max_retries;
 
   PythonCallOptions& with_timeout(std::chrono::milliseconds value) { timeout = value; return *this; }
   PythonCallOptions& with_max_retries(int value) { max_retries = value; return *this; }

@@ -35,7 +35,7 @@ CallState<R>* new_call(std::string frame, const PythonCallOptions& options, cons
   auto* call = new CallState<R>();
   call->frame = std::move(frame);
   call->timeout = options.timeout;
-  call->retries_left = options.max_retries;
+  call->retries_left = options.max_retries.value_or(0);
   call->set_owner(owner);
   call->arm_cancel();
   return call;

@@ -31,11 +31,18 @@ class PendingCall : public CancelHook {
   // thread (and sent again as it is on a retry or an actor's restart).
   std::string frame;
   std::optional<std::chrono::milliseconds> timeout;
-  int retries_left = 0;
+  int retries_left = 0;  // -1: unlimited (Ray's max_retries=-1)
   // Set on the I/O thread: cancel() reached it; its answer is dropped.
   bool cancelling = false;
   // An actor's constructor call (its answer makes the actor ready or dead).
   bool is_constructor = false;
+
+  // Takes one retry after a crash; false when none is left.
+  bool take_retry() noexcept {
+    if (retries_left == 0) return false;
+    if (retries_left > 0) --retries_left;
+    return true;
+  }
 
   virtual StateBase& state() noexcept = 0;
   // Completes the future and drops the engine's reference: call once, with

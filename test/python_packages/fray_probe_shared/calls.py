@@ -126,6 +126,16 @@ def crash_once(marker):
     return "second try"
 
 
+def crash_n_times(directory, n):
+    """Crashes the first `n` times it is called (leaving one file in
+    `directory` each time), then answers how many times it crashed."""
+    crashed = len(os.listdir(directory))
+    if crashed < n:
+        open(os.path.join(directory, str(crashed)), "w").close()
+        os._exit(9)
+    return crashed
+
+
 def not_json():
     return object()
 
@@ -155,6 +165,9 @@ class Counter:
 
     def crash_once(self, marker):
         return crash_once(marker)
+
+    def crash_n_times(self, directory, n):
+        return crash_n_times(directory, n)
 
     def pid(self):
         return os.getpid()
