@@ -13,9 +13,12 @@ frames of a 4-byte little-endian length and a JSON payload.
     worker -> driver   {"r": result}
                        {"e": {"type", "module", "message", "traceback", "lookup", "frame"}}
 
-Requests are answered one at a time, in order. The worker exits when its
-input reaches end of file. SIGINT interrupts the running call
-(KeyboardInterrupt) and is ignored between calls.
+Requests are answered one at a time, in order. An error's message and
+traceback are cut (head and tail kept, with a note saying how much went) so
+that its frame fits MAX_FRAME_BYTES: an exception of any size is an answer,
+never an oversized frame. The worker exits when its input reaches end of
+file. SIGINT interrupts the running call (KeyboardInterrupt) and is ignored
+between calls.
 
 IN_FD is a Unix socket (so the driver writes without SIGPIPE), OUT_FD a pipe.
 With SPIN_MICROSECONDS (FRAY_WORKER_SPIN_US in the driver), the worker polls
@@ -126,18 +129,65 @@ def resolve(name):
     return target
 
 
-def error_frame(error):
+_CUT_NOTE = "[fray: cut %d characters: the error exceeded max_frame_bytes=%d]"
+
+
+def _json_size(text):
+    """Bytes of `text` as a JSON string, quotes left out (escaped to ASCII)."""
+    return len(_json.encode_basestring_ascii(text)) - 2
+
+
+def _cut_to(text, budget, max_frame):
+    """`text`, or its head and tail with a note between them, in at most
+    `budget` bytes of JSON. Escapes make bytes per character vary (1 to 12),
+    so the cut is scaled to the text's average first, then by what is over."""
+    budget = max(budget, 0)
+    size = _json_size(text)
+    if size <= budget:
+        return text
+    # Room for the note and the newlines around it first.
+    keep = len(text) * max(budget - _json_size("\n%s\n" % (_CUT_NOTE % (len(text), max_frame))), 0) // size
+    for _ in range(3):
+        half = keep // 2
+        note = _CUT_NOTE % (len(text) - 2 * half, max_frame)
+        cut = text[:half] + "\n" + note + "\n" + text[len(text) - half:]
+        over = _json_size(cut) - budget
+        if over <= 0:
+            return cut
+        keep = max(keep - over - 1, 0)  # each character is at least one byte
+    return _CUT_NOTE % (len(text), max_frame)
+
+
+def _fit_error(fields, max_frame):
+    """Cuts the message and the traceback so the error frame fits: a
+    message gets at least half the room left, the traceback the rest."""
+    message, trace = fields["message"], fields["traceback"]
+    fields["message"] = fields["traceback"] = ""
+    room = max_frame - len(encode({"e": fields}))
+    fields["message"] = _cut_to(message, max(room // 2, room - _json_size(trace)), max_frame)
+    fields["traceback"] = _cut_to(trace, room - _json_size(fields["message"]), max_frame)
+    frame = encode({"e": fields})
+    if len(frame) <= max_frame:
+        return frame
+    # A limit too small for the notes: the type alone, or an empty error.
+    frame = encode({"e": {"type": fields["type"], "message": "[fray: cut: the error exceeded max_frame_bytes]"}})
+    return frame if len(frame) <= max_frame else b'{"e":{}}'
+
+
+def error_frame(error, max_frame):
     import traceback  # only on failure: it is not free to import
     kind = type(error)
     lookup = isinstance(error, LookupFailed)
-    return encode({"e": {
+    fields = {
         "type": error.kind if lookup else kind.__qualname__,
         "module": "builtins" if lookup else kind.__module__,
         "message": str(error),
         "traceback": "".join(traceback.format_exception(kind, error, error.__traceback__)),
         "lookup": lookup,
         "frame": isinstance(error, FrameTooLarge),
-    }})
+    }
+    frame = encode({"e": fields})
+    return frame if len(frame) <= max_frame else _fit_error(fields, max_frame)
 
 
 class Worker:
@@ -188,7 +238,7 @@ class Worker:
             self.in_call = False
             if isinstance(error, SystemExit):
                 raise
-            return error_frame(error)
+            return error_frame(error, self.max_frame)
 
     def serve(self, in_fd, out_fd):
         requests = _socket.socket(fileno=in_fd)

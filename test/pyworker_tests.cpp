@@ -315,6 +315,24 @@ TEST_CASE("a request or a result over the frame size limit fails with FrameTooLa
   CHECK(pool.call<int>("fray_probe.calls:pid").get() == pid);
 }
 
+TEST_CASE("an exception longer than max_frame_bytes arrives cut to fit as a PythonError, and the worker lives on") {
+  Watchdog watchdog("an oversized exception", 120s);
+  constexpr std::size_t kMaxFrame = 64 << 10;
+  WorkerPool pool(probe_env(1), WorkerPoolOptions{}.with_max_workers(1).with_max_frame_bytes(kMaxFrame));
+  const int pid = pool.call<int>("fray_probe.calls:pid").get();
+  // A million 'é', each 6 bytes of escaped JSON: about 90 times the limit, twice (message and traceback).
+  const auto error = error_of<fray::PythonError>(pool.call("fray_probe.calls:fail_long", 1'000'000, "é"));
+  CHECK(error.type() == "ValueError");
+  CHECK(error.message().starts_with("éééé"));
+  CHECK(error.message().ends_with("éééé"));
+  CHECK(error.message().find("[fray: cut ") != std::string::npos);
+  CHECK(error.message().find("max_frame_bytes=65536") != std::string::npos);
+  CHECK(error.traceback().find("in fail_long") != std::string::npos);
+  CHECK(std::string(error.what()).find("[fray: cut ") != std::string::npos);
+  CHECK(error.message().size() + error.traceback().size() < kMaxFrame);
+  CHECK(pool.call<int>("fray_probe.calls:pid").get() == pid);
+}
+
 TEST_CASE("workers are reused, started up to max_workers, recycled after max_calls and stopped when idle") {
   WorkerPool pool(probe_env(1), WorkerPoolOptions{}.with_max_workers(2).with_max_calls(3).with_idle_timeout(300ms));
   std::set<int> pids;

@@ -136,6 +136,11 @@ def crash_n_times(directory, n):
     return crashed
 
 
+def fail_long(n, char="x"):
+    """Raises a ValueError whose message is `char` `n` times."""
+    raise ValueError(char * n)
+
+
 def not_json():
     return object()
 
