@@ -12,8 +12,9 @@ namespace fray::detail {
 
 using Clock = std::chrono::steady_clock;
 
-PoolCore::PoolCore(std::shared_ptr<const WorkerLaunch> launch, WorkerPoolOptions options)
-    : launch_(std::move(launch)), options_(std::move(options)) {
+PoolCore::PoolCore(std::shared_ptr<const WorkerLaunch> launch, std::shared_ptr<const void> env_lease,
+                   WorkerPoolOptions options)
+    : launch_(std::move(launch)), env_lease_(std::move(env_lease)), options_(std::move(options)) {
   max_workers_ = options_.max_workers != 0 ? options_.max_workers : std::max(1u, std::thread::hardware_concurrency());
   if (options_.min_workers > max_workers_) throw InvalidOptions("min_workers is above max_workers");
   if (options_.pipeline_depth == 0) throw InvalidOptions("pipeline_depth must be at least 1");
@@ -139,6 +140,7 @@ void PoolCore::on_exit(WorkerProcess& worker, const WorkerExit& exit, std::deque
   }
   if (closed_) {
     if (workers_.empty()) all_exited_.notify_all();
+    release_env_if_done_locked();
     return;
   }
   drain_queue_locked();
@@ -231,6 +233,7 @@ void PoolCore::close() noexcept {
     if (idle_timer_) {
       boost::asio::post(worker_io(), [timer = idle_timer_.get(), self = shared_from_this()] { timer->cancel(); });
     }
+    release_env_if_done_locked();
   }
   run_completions(done);
   if (on_worker_io_thread()) return;  // waiting here would block what we wait for
@@ -240,6 +243,12 @@ void PoolCore::close() noexcept {
     for (const auto& worker : workers_) worker->kill_locked(WorkerExit::Cause::shutdown);
     all_exited_.wait(lock, [this] { return workers_.empty(); });
   }
+  release_env_if_done_locked();
+}
+
+void PoolCore::release_env_if_done_locked() {
+  // No worker runs in the env any more, and none will start.
+  if (closed_ && workers_.empty()) env_lease_.reset();
 }
 
 }  // namespace fray::detail

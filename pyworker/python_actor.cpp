@@ -32,8 +32,8 @@ PythonActor create_python_actor_from(const IsolatedVirtualEnv& env, PythonActorO
   std::string constructor = encode_request('c', class_name, std::move(args), launch->max_frame_bytes);
   const std::string name = options.name;
   if (name.empty()) {
-    auto core = std::make_shared<PythonActorCore>(std::move(launch), std::move(options), std::string(class_name),
-                                                  std::move(constructor));
+    auto core = std::make_shared<PythonActorCore>(std::move(launch), env_lease(env), std::move(options),
+                                                  std::string(class_name), std::move(constructor));
     core->start();
     return PythonActor(std::make_shared<PythonActorRef>(std::move(core)));
   }
@@ -52,8 +52,8 @@ PythonActor create_python_actor_from(const IsolatedVirtualEnv& env, PythonActorO
     }
     named.by_name.erase(it);  // a dead actor's name is free
   }
-  auto core = std::make_shared<PythonActorCore>(std::move(launch), std::move(options), std::string(class_name),
-                                                std::move(constructor));
+  auto core = std::make_shared<PythonActorCore>(std::move(launch), env_lease(env), std::move(options),
+                                                std::string(class_name), std::move(constructor));
   auto ref = std::make_shared<PythonActorRef>(core);
   named.by_name.emplace(name, ref);
   core->start();

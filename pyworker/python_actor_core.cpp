@@ -6,9 +6,10 @@
 
 namespace fray::detail {
 
-PythonActorCore::PythonActorCore(std::shared_ptr<const WorkerLaunch> launch, PythonActorOptions options,
-                                 std::string class_name, std::string constructor_frame)
+PythonActorCore::PythonActorCore(std::shared_ptr<const WorkerLaunch> launch, std::shared_ptr<const void> env_lease,
+                                 PythonActorOptions options, std::string class_name, std::string constructor_frame)
     : launch_(std::move(launch)),
+      env_lease_(std::move(env_lease)),
       options_(std::move(options)),
       class_name_(std::move(class_name)),
       constructor_frame_(std::move(constructor_frame)) {}
@@ -88,6 +89,7 @@ void PythonActorCore::on_exit(WorkerProcess& worker, const WorkerExit& exit, std
   }
   if (dead_) {
     for (PendingCall* call : unanswered) done.push_back({call, death_error_locked()});
+    env_lease_.reset();  // dead, and its process is gone: no process will run in the env again
     return;
   }
   std::exception_ptr crash;
@@ -118,6 +120,7 @@ void PythonActorCore::on_exit(WorkerProcess& worker, const WorkerExit& exit, std
     // The last crash, as Ray's ActorDiedError carries its cause.
     death_cause_ = crash;
     for (PendingCall* call : unanswered) done.push_back({call, death_error_locked()});
+    env_lease_.reset();
     return;
   }
   ++restarts_;

@@ -355,6 +355,37 @@ TEST_CASE("a pool's env vars reach its workers only") {
   CHECK(b.call("fray_probe.calls:env", "FRAY_TEST_VAR").get().is_null());
 }
 
+TEST_CASE("a pool and a Python actor keep their env on disk while they live, even after the env is closed") {
+  Watchdog watchdog("an env kept by a pool and an actor", 180s);
+  TempDir cache("fray-lease-cache-");
+  IsolatedVirtualEnv env(probe_options(cache.path(), 1));
+  const std::string key = env.key();
+  fray::VenvCache venvs(cache.path());
+  std::optional<WorkerPool> pool(std::in_place, env, WorkerPoolOptions{}.with_max_workers(1));
+  std::optional<fray::PythonActor> counter = fray::create_python_actor(env, "fray_probe.calls:Counter", 1);
+  CHECK(counter->call<int>("add", 1).get() == 2);
+  const int actor_pid = counter->pid();
+  env.close();
+  CHECK_THROWS_AS(venvs.remove(key), fray::EnvInUse);
+  // Both still work, from an env that is still there.
+  CHECK(pool->call<std::string>("fray_probe.calls:version").get() == "1.0");
+  CHECK(counter->call<int>("add", 1).get() == 3);
+  CHECK(fs::exists(env.python()));
+  pool.reset();  // closes the pool: the actor still holds the env
+  CHECK_THROWS_AS(venvs.remove(key), fray::EnvInUse);
+  counter.reset();  // its last handle: its process ends
+  CHECK(eventually([&] { return pid_gone(actor_pid); }));
+  const auto removed = [&] {
+    try {
+      return venvs.remove(key);
+    } catch (const fray::EnvInUse&) {
+      return false;  // until the actor's end reached its engine
+    }
+  };
+  CHECK(eventually(removed));
+  CHECK_FALSE(fs::exists(env.python()));
+}
+
 namespace {
 fray::Task<int> add_in_python(fray::PythonFunction<int> add, int a, int b) {
   fray::Future<int> first = fray::run(add, a, b);

@@ -25,7 +25,10 @@ struct IsolatedVirtualEnv::Impl {
   detail::EnvList parent;
   InheritEnv policy = InheritEnv::minimal;
   std::map<std::string, std::string> env_vars;
-  FileLock lock;  // shared while open
+  // The shared lock: held while open, and by every lease (pools and
+  // Python actors), so close() releases it only when they are gone too.
+  std::shared_ptr<FileLock> lock;
+  bool open = false;
   std::shared_ptr<detail::ProcessSet> processes = std::make_shared<detail::ProcessSet>();
 };
 
@@ -82,7 +85,8 @@ IsolatedVirtualEnv::IsolatedVirtualEnv(VenvOptions options) : impl_(std::make_un
     }
     if (!lock.change(FileLock::Mode::shared)) lock = lock_key(cache, spec.key, FileLock::Mode::shared);
   }
-  impl_->lock = std::move(lock);
+  impl_->lock = std::make_shared<FileLock>(std::move(lock));
+  impl_->open = true;
 }
 
 IsolatedVirtualEnv::IsolatedVirtualEnv(IsolatedVirtualEnv&&) noexcept = default;
@@ -130,7 +134,7 @@ bool IsolatedVirtualEnv::built_now() const {
   if (!impl_) throw_moved_from();
   return impl_->built_now;
 }
-bool IsolatedVirtualEnv::is_open() const noexcept { return impl_ && impl_->lock.held(); }
+bool IsolatedVirtualEnv::is_open() const noexcept { return impl_ && impl_->open; }
 
 std::vector<std::string> IsolatedVirtualEnv::child_environment(const RunOptions& options) const {
   if (!impl_) throw_moved_from();
@@ -180,7 +184,13 @@ Future<ProcessResult> IsolatedVirtualEnv::run(std::vector<std::string> argv, Run
 void IsolatedVirtualEnv::close() noexcept {
   if (!impl_) return;
   impl_->processes->close();
-  impl_->lock.release();
+  impl_->open = false;
+  impl_->lock.reset();
+}
+
+std::shared_ptr<const void> detail::env_lease(const IsolatedVirtualEnv& env) {
+  if (!env.is_open()) return nullptr;
+  return env.impl_->lock;
 }
 
 }  // namespace fray

@@ -19,6 +19,7 @@
 //
 // Lifetime: a named actor lives until kill(actor). An unnamed one lives
 // while handles to it exist, then until it has answered the calls made.
+// While it lives it keeps its env on disk, as a WorkerPool does.
 #pragma once
 
 #include <boost/json/value.hpp>

@@ -19,8 +19,10 @@
 // killed and replaced), FrameTooLarge, TaskCancelled (cancel() interrupts the
 // call with SIGINT, then kills the worker after cancel_grace).
 //
-// The env must stay open while the pool is in use. The destructor fails
-// queued calls with TaskCancelled, stops the workers and reaps them.
+// The env must be open when the pool is made; the pool then keeps the env
+// on disk (a share of its lock: VenvCache::remove throws EnvInUse) until it
+// is closed, even if the env is closed first. The destructor fails queued
+// calls with TaskCancelled, stops the workers and reaps them.
 #pragma once
 
 #include <boost/json/value.hpp>

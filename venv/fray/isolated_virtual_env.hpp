@@ -22,6 +22,14 @@
 
 namespace fray {
 
+class IsolatedVirtualEnv;
+
+namespace detail {
+// A share of the env's lock that outlives close(): what keeps the env on
+// disk while Python workers run in it. Null when the env is closed.
+std::shared_ptr<const void> env_lease(const IsolatedVirtualEnv& env);
+}  // namespace detail
+
 class IsolatedVirtualEnv {
  public:
   // Opens the env: at once when it is cached (a cache hit runs nothing),
@@ -66,11 +74,13 @@ class IsolatedVirtualEnv {
 
   // Stops the processes this env started that still run (SIGTERM, the
   // grace period, SIGKILL, reaped; their futures fail with TaskCancelled)
-  // and releases the env. Idempotent; path() and key() stay readable.
+  // and releases the env; pools and Python actors made from it keep it
+  // until they end. Idempotent; path() and key() stay readable.
   void close() noexcept;
   bool is_open() const noexcept;
 
  private:
+  friend std::shared_ptr<const void> detail::env_lease(const IsolatedVirtualEnv& env);
   struct Impl;
   std::unique_ptr<Impl> impl_;
 };

@@ -19,7 +19,9 @@ namespace fray::detail {
 
 class PoolCore final : public WorkerOwner {
  public:
-  PoolCore(std::shared_ptr<const WorkerLaunch> launch, WorkerPoolOptions options);
+  // `env_lease` keeps the env on disk until the pool is closed and its
+  // workers are gone (detail::env_lease).
+  PoolCore(std::shared_ptr<const WorkerLaunch> launch, std::shared_ptr<const void> env_lease, WorkerPoolOptions options);
 
   // Any thread. Takes over the engine's reference of `call`.
   void submit(PendingCall* call);
@@ -47,8 +49,10 @@ class PoolCore final : public WorkerOwner {
   std::size_t accepting_locked() const;
   void arm_idle_timer_locked();
   void on_idle_timer();
+  void release_env_if_done_locked();
 
   std::shared_ptr<const WorkerLaunch> launch_;
+  std::shared_ptr<const void> env_lease_;
   WorkerPoolOptions options_;
   std::size_t max_workers_;
   std::vector<std::shared_ptr<WorkerProcess>> workers_;

@@ -17,8 +17,10 @@ namespace fray::detail {
 
 class PythonActorCore final : public WorkerOwner {
  public:
-  PythonActorCore(std::shared_ptr<const WorkerLaunch> launch, PythonActorOptions options, std::string class_name,
-                  std::string constructor_frame);
+  // `env_lease` keeps the env on disk until the actor is dead and its
+  // process gone (detail::env_lease).
+  PythonActorCore(std::shared_ptr<const WorkerLaunch> launch, std::shared_ptr<const void> env_lease,
+                  PythonActorOptions options, std::string class_name, std::string constructor_frame);
 
   // Starts the first process and the constructor.
   void start();
@@ -51,6 +53,7 @@ class PythonActorCore final : public WorkerOwner {
   void die_locked(std::exception_ptr cause, std::string why);
 
   std::shared_ptr<const WorkerLaunch> launch_;
+  std::shared_ptr<const void> env_lease_;
   PythonActorOptions options_;
   std::string class_name_;
   std::string constructor_frame_;
