@@ -336,17 +336,19 @@ class TaskNode final
   }
 
   void run_plain() noexcept {
-    Outcome<Value> outcome;
-    {
-      ScopedTask scope(this, lease());
-      for (;;) {
-        outcome = call_catching<Value>([this]() -> decltype(auto) { return invoke(); });
-        if (!outcome.error || !should_retry(outcome.error)) break;
-        ++attempts_;
-        if (retry_delay(extras_->options, attempts_).count() > 0) return wait_to_retry();
-      }
+    Outcome<Value> outcome = run_once();
+    while (outcome.error && should_retry(outcome.error)) {
+      ++attempts_;
+      if (retry_delay(extras_->options, attempts_).count() > 0) return wait_to_retry();
+      outcome = run_once();
     }
     finish(std::move(outcome));
+  }
+  // Built in place: a copy of a just-written Outcome reads back as one word
+  // what was stored as a value and a flag, which stalls store forwarding.
+  Outcome<Value> run_once() noexcept {
+    ScopedTask scope(this, lease());
+    return call_catching<Value>([this]() -> decltype(auto) { return invoke(); });
   }
 
   void start_coroutine() noexcept {
