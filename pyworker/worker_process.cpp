@@ -104,6 +104,12 @@ class IoThread {
 
 constexpr std::size_t kLastStderrLines = 20;
 constexpr std::size_t kReadChunk = 1 << 16;
+// What one wake-up of a pipe reads before it lets the I/O thread's other
+// work go first (see worker_process.hpp).
+constexpr std::size_t kAnswerBytesPerTurn = 256 << 10;
+constexpr std::size_t kLogBytesPerTurn = 16 << 10;
+constexpr std::size_t kLogLinesPerTurn = 128;
+constexpr std::size_t kLogReadChunk = 8192;
 
 std::string describe_status(const WorkerExit& exit) {
   if (exit.signal) {
@@ -442,17 +448,41 @@ void WorkerProcess::read_answers() {
   answers_->async_wait(asio::posix::stream_descriptor::wait_read,
                        [self = shared_from_this()](const boost::system::error_code& error) {
                          if (error || !self->owner_) return;
-                         if (self->pump_answers(false)) self->read_answers();
-                         // More answers are coming: catch them without sleeping.
-                         if (self->expecting_answers_) request_answer_spin();
+                         self->answers_turn();
                        });
 }
 
-// Reads what the answer pipe holds and completes the calls it answers.
-// False at end of file.
-bool WorkerProcess::pump_answers(bool final) {
+// One turn of the answer pipe. With data left, the next turn is posted, not
+// waited for: the reactor is edge-triggered, and a pipe that stays readable
+// makes no new edge.
+void WorkerProcess::answers_turn() {
+  switch (pump_answers(false)) {
+    case Pump::drained:
+      read_answers();
+      break;
+    case Pump::more:
+      asio::post(io_, [self = shared_from_this()] {
+        if (self->owner_) self->answers_turn();  // not once it has exited
+      });
+      break;
+    case Pump::closed:
+      break;
+  }
+  // More answers are coming: catch them without sleeping.
+  if (expecting_answers_) request_answer_spin();
+}
+
+// Reads what the answer pipe holds, up to kAnswerBytesPerTurn unless
+// `final`, and completes the calls it answers.
+WorkerProcess::Pump WorkerProcess::pump_answers(bool final) {
   bool open = true;
+  bool more = false;
+  std::size_t taken = 0;
   for (;;) {
+    if (!final && taken >= kAnswerBytesPerTurn) {
+      more = true;  // it may hold more: the next turn sees
+      break;
+    }
     // Room for the rest of a large frame at once, else a chunk.
     std::size_t want = kReadChunk;
     if (in_used_ >= 4) {
@@ -463,6 +493,7 @@ bool WorkerProcess::pump_answers(bool final) {
     const ssize_t n = ::read(from_worker_, in_.data() + in_used_, want);
     if (n > 0) {
       in_used_ += std::size_t(n);
+      taken += std::size_t(n);
       if (std::size_t(n) < want) break;  // most likely drained
       continue;
     }
@@ -470,7 +501,6 @@ bool WorkerProcess::pump_answers(bool final) {
     if (n == 0) open = false;
     break;
   }
-  (void)final;
   // Split off complete frames.
   std::size_t offset = 0;
   std::vector<std::string> payloads;
@@ -499,7 +529,7 @@ bool WorkerProcess::pump_answers(bool final) {
   outcomes.reserve(payloads.size());
   for (const auto& payload : payloads) outcomes.push_back(outcome_of(payload));
   auto owner = owner_;
-  if (!owner) return false;
+  if (!owner) return Pump::closed;
   {
     std::lock_guard guard(owner->mutex);
     for (auto& outcome : outcomes) {
@@ -518,27 +548,77 @@ bool WorkerProcess::pump_answers(bool final) {
     if (oversized) kill_locked(WorkerExit::Cause::none);  // the protocol is broken: replace it
   }
   run_completions(done);
-  return open && !oversized;
+  if (!open || oversized) return Pump::closed;
+  return more ? Pump::more : Pump::drained;
 }
 
 void WorkerProcess::read_log(int which) {
   logs_[which]->async_wait(asio::posix::stream_descriptor::wait_read,
                            [self = shared_from_this(), which](const boost::system::error_code& error) {
-                             if (error || !self->logs_[which]) return;
-                             char buffer[8192];
-                             for (;;) {
-                               const ssize_t n = ::read(which == 0 ? self->out_read_ : self->err_read_, buffer, sizeof buffer);
-                               if (n > 0) {
-                                 self->log_bytes(which, buffer, std::size_t(n), false);
-                                 continue;
-                               }
-                               if (n < 0 && errno == EINTR) continue;
-                               if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) break;
-                               self->log_bytes(which, nullptr, 0, true);  // end of file
-                               return;
-                             }
-                             self->read_log(which);
+                             if (error || !self->logs_[which] || !self->owner_) return;
+                             self->log_turn(which);
                            });
+}
+
+// One turn of a log pipe; the next is posted while it holds data, as for
+// the answers. A slow sink thus shares the I/O thread instead of holding it
+// until a noisy worker stops printing.
+void WorkerProcess::log_turn(int which) {
+  switch (pump_log(which)) {
+    case Pump::drained:
+      read_log(which);
+      break;
+    case Pump::more:
+      asio::post(io_, [self = shared_from_this(), which] {
+        if (self->owner_) self->log_turn(which);  // not once it has exited
+      });
+      break;
+    case Pump::closed:
+      break;
+  }
+}
+
+// Gives the sink at most kLogLinesPerTurn lines, reading at most
+// kLogBytesPerTurn bytes; what a read brought past the lines waits in
+// log_held_ for the next turn.
+WorkerProcess::Pump WorkerProcess::pump_log(int which) {
+  std::string& held = log_held_[which];
+  std::size_t& at = log_held_at_[which];
+  std::size_t lines_left = kLogLinesPerTurn;
+  std::size_t bytes_left = kLogBytesPerTurn;
+  for (;;) {
+    if (at < held.size()) {
+      const std::string_view rest(held.data() + at, held.size() - at);
+      std::size_t end = 0;
+      while (lines_left > 0) {
+        const std::size_t newline = rest.find('\n', end);
+        if (newline == std::string_view::npos) {
+          end = rest.size();  // a partial line: the splitter keeps it
+          break;
+        }
+        end = newline + 1;
+        --lines_left;
+      }
+      log_bytes(which, rest.data(), end, false);
+      at += end;
+      if (at == held.size()) {
+        held.clear();
+        at = 0;
+      }
+      if (lines_left == 0 || bytes_left == 0) return Pump::more;
+    }
+    held.resize(std::min(kLogReadChunk, bytes_left));
+    const ssize_t n = ::read(which == 0 ? out_read_ : err_read_, held.data(), held.size());
+    held.resize(n > 0 ? std::size_t(n) : 0);
+    if (n > 0) {
+      bytes_left -= std::size_t(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Pump::drained;
+    log_bytes(which, nullptr, 0, true);  // end of file
+    return Pump::closed;
+  }
 }
 
 void WorkerProcess::log_bytes(int which, const char* data, std::size_t n, bool final) {
@@ -567,6 +647,10 @@ void WorkerProcess::on_exited() {
   pump_answers(true);
   char buffer[8192];
   for (int which : {0, 1}) {
+    // First what a turn read and left for the next.
+    const std::string held = std::exchange(log_held_[which], {});
+    log_bytes(which, held.data() + log_held_at_[which], held.size() - log_held_at_[which], false);
+    log_held_at_[which] = 0;
     for (;;) {
       const ssize_t n = ::read(which == 0 ? out_read_ : err_read_, buffer, sizeof buffer);
       if (n > 0) {

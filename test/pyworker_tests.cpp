@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <atomic>
 #include <mutex>
 #include <numeric>
 #include <set>
@@ -238,6 +239,33 @@ TEST_CASE("user code that prints reaches the log sink tagged with its worker, an
   for (int i = 0; i < 20; ++i) CHECK(pool.call<int>("fray_probe.calls:shout", fmt::format("hello {}", i)).get() == int(fmt::format("hello {}", i).size()));
   CHECK(eventually([&] { return logs.has("printer#1|out|hello 19"); }));
   CHECK(logs.has("printer#1|err|err:hello 0"));
+}
+
+TEST_CASE("a worker flooding a slow log sink does not hold up another pool's answers until the flood is delivered") {
+  Watchdog watchdog("a flood of log lines into a slow sink", 180s);
+  constexpr int kLines = 200'000;
+  // About 20 us a line: the whole flood takes the sink seconds.
+  std::atomic<int> seen{0};
+  auto slow_sink = [&seen](const fray::WorkerLogLine& line) {
+    if (!line.line.starts_with("flood ")) return;
+    const auto until = std::chrono::steady_clock::now() + 20us;
+    while (std::chrono::steady_clock::now() < until) {
+    }
+    seen.fetch_add(1, std::memory_order_relaxed);
+  };
+  WorkerPool noisy(probe_env(1), WorkerPoolOptions{}.with_name("noisy").with_max_workers(1).with_log_sink(slow_sink));
+  WorkerPool other(probe_env(1), quiet(WorkerPoolOptions{}.with_name("other").with_max_workers(1)));
+  CHECK(noisy.call<int>("fray_probe.calls:pid").get() > 0);
+  const int other_pid = other.call<int>("fray_probe.calls:pid").get();
+  auto flood = noisy.call<int>("fray_probe.calls:flood", kLines);
+  REQUIRE(eventually([&] { return seen.load() > 0; }, 60s));
+  // The other pool's answer arrives while the flood is still being delivered.
+  CHECK(other.call<int>("fray_probe.calls:pid").get() == other_pid);
+  const int seen_when_answered = seen.load();
+  INFO("lines the slow sink had seen when the other pool answered: ", seen_when_answered);
+  CHECK(seen_when_answered < kLines);
+  CHECK(flood.get() == kLines);
+  CHECK(eventually([&] { return seen.load() == kLines; }, 120s));
 }
 
 TEST_CASE("a worker holds stdin, stdout, stderr and its two protocol descriptors, and none of the driver's") {

@@ -15,7 +15,12 @@ struct WorkerLogLine {
   std::string_view line;  // without its newline
 };
 
-// Called on fray's worker I/O thread: do not block in it.
+// Called on fray's worker I/O thread, one thread for every pool and actor:
+// do not block in it. A worker's lines reach it in turns of at most 128
+// lines (about 16 KiB), taken in turn with the other workers' answers and
+// logs, so a slow sink delays only its own worker's logs (and, once that
+// worker's pipe is full, its prints), never another pool's answers by more
+// than a turn.
 using WorkerLogSink = std::function<void(const WorkerLogLine&)>;
 
 // The default sink: "(label pid=N) line" on stderr.

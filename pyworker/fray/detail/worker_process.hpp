@@ -8,6 +8,13 @@
 // the launch, reading, timers, exit and reaping, runs on fray's worker I/O
 // thread. The launch happens there too because PR_SET_PDEATHSIG follows the
 // thread that forked, and that thread lives as long as the program.
+//
+// Fairness on that one thread: a wake-up of a pipe reads a bounded amount
+// (a log pipe about 16 KiB or 128 lines, the answer pipe about 256 KiB) and
+// then, if the pipe still holds data, posts its next turn behind the other
+// workers' completions. So the log sink runs on the I/O thread at most 128
+// lines per turn per worker, and a slow sink delays only its own worker's
+// logs (and, once the pipe fills, that worker's prints), not other answers.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -140,9 +147,17 @@ class WorkerProcess : public std::enable_shared_from_this<WorkerProcess> {
   void spawn();
   void fail_launch(std::string why);
   void wait_writable();
+  // What a read turn left: the pipe is drained (wait for it to be readable
+  // again), it still holds data (post another turn: asio waits for a new
+  // edge, so waiting on a pipe that is still readable would hang), or it is
+  // closed.
+  enum class Pump { drained, more, closed };
   void read_answers();
-  bool pump_answers(bool final);
+  void answers_turn();
+  Pump pump_answers(bool final);
   void read_log(int which);
+  void log_turn(int which);
+  Pump pump_log(int which);
   void log_bytes(int which, const char* data, std::size_t n, bool final);
   void on_exited();
   void head_changed_locked();
@@ -173,6 +188,9 @@ class WorkerProcess : public std::enable_shared_from_this<WorkerProcess> {
   std::unique_ptr<boost::asio::posix::stream_descriptor> answers_, requests_;
   std::array<std::unique_ptr<boost::asio::posix::stream_descriptor>, 2> logs_;
   std::array<LineSplitter, 2> log_lines_;
+  // Read from a log pipe, not yet given to the sink (past its turn's lines).
+  std::array<std::string, 2> log_held_;
+  std::array<std::size_t, 2> log_held_at_{};
   std::deque<std::string> last_stderr_;
   std::string in_;
   std::size_t in_used_ = 0;

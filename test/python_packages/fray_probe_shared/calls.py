@@ -94,6 +94,16 @@ def shout(text):
     return len(text)
 
 
+def flood(lines):
+    """Prints `lines` short lines to stdout as fast as it can, and answers
+    how many it printed."""
+    write = sys.stdout.write
+    for i in range(lines):
+        write("flood %d\n" % i)
+    sys.stdout.flush()
+    return lines
+
+
 def pid():
     return os.getpid()
 
