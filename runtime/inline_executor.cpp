@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "fray/detail/blocked_call.hpp"
 #include "fray/detail/suspension.hpp"
 #include "fray/detail/task_host.hpp"
 
@@ -123,37 +124,13 @@ bool InlineExecutor::drive_until(Signal& signal, const Deadline& deadline) {
   return signal.is_set();
 }
 
-namespace {
-class CancelPoke : CancelHook {
- public:
-  CancelPoke(StateBase* task, Signal& signal, std::span<StateBase* const> waits) noexcept
-      : task_(task), signal_(signal) {
-    waits_on = waits;
-    on_cancel = [](CancelHook* self) noexcept { static_cast<CancelPoke*>(self)->signal_.poke(); };
-    armed_ = task_ == nullptr || task_->set_cancel_hook(this);
-  }
-  CancelPoke(const CancelPoke&) = delete;
-  ~CancelPoke() {
-    if (task_ != nullptr && armed_) task_->clear_cancel_hook();
-  }
-  bool armed() const noexcept { return armed_; }
-  bool cancelled() const noexcept { return task_ != nullptr && task_->cancel_requested(); }
-
- private:
-  StateBase* task_;
-  Signal& signal_;
-  bool armed_ = false;
-};
-}  // namespace
-
 bool InlineExecutor::block(const BlockRequest& request) {
   Signal& signal = request.signal;
   const TaskScope scope = current_task_scope();
   StateBase* const task = request.cancellable ? scope.task : nullptr;
-  CancelPoke cancel(task, signal, request.helpable);
+  CancelWake cancel(task, signal, request.helpable);
   if (!cancel.armed()) return false;
-  ResourceLease* lease = request.lends ? scope.lease : nullptr;
-  if (lease != nullptr) lease->lend();
+  LentCpu lent(request.lends ? scope.lease : nullptr);
   if (task != nullptr) enlist_blocked(*task);
   bool set = signal.is_set();
   while (!set && !cancel.cancelled()) {
@@ -177,7 +154,6 @@ bool InlineExecutor::block(const BlockRequest& request) {
     set = signal.is_set();
   }
   if (task != nullptr) delist_blocked(*task);
-  if (lease != nullptr) lease->reclaim_blocking();
   return set;
 }
 

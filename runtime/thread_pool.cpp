@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "fray/detail/blocked_call.hpp"
 #include "fray/detail/cpu_relax.hpp"
 #include "fray/detail/suspension.hpp"
 #include "fray/errors.hpp"
@@ -300,46 +301,6 @@ bool ThreadPool::help(const BlockRequest& request) noexcept {
   }
   return false;
 }
-
-namespace {
-// Wakes the blocked call when its task is cancelled (the call then throws
-// TaskCancelled): a blocking get is a cancellation point too.
-class CancelWake : CancelHook {
- public:
-  CancelWake(StateBase* task, Signal& signal, std::span<StateBase* const> waits) noexcept
-      : task_(task), signal_(signal) {
-    waits_on = waits;
-    on_cancel = [](CancelHook* self) noexcept { static_cast<CancelWake*>(self)->signal_.poke(); };
-    armed_ = task_ == nullptr || task_->set_cancel_hook(this);
-  }
-  CancelWake(const CancelWake&) = delete;
-  ~CancelWake() {
-    if (task_ != nullptr && armed_) task_->clear_cancel_hook();
-  }
-  bool armed() const noexcept { return armed_; }
-  bool cancelled() const noexcept { return task_ != nullptr && task_->cancel_requested(); }
-
- private:
-  StateBase* task_;
-  Signal& signal_;
-  bool armed_ = false;
-};
-
-// Lends the running task's cpu for the length of a blocking call.
-class LentCpu {
- public:
-  explicit LentCpu(ResourceLease* lease) noexcept : lease_(lease) {
-    if (lease_ != nullptr) lease_->lend();
-  }
-  LentCpu(const LentCpu&) = delete;
-  ~LentCpu() {
-    if (lease_ != nullptr) lease_->reclaim_blocking();
-  }
-
- private:
-  ResourceLease* lease_;
-};
-}  // namespace
 
 bool ThreadPool::block(const BlockRequest& request) {
   Signal& signal = request.signal;
