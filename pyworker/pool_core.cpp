@@ -12,6 +12,10 @@ namespace fray::detail {
 
 using Clock = std::chrono::steady_clock;
 
+namespace {
+constexpr int kStartFailuresInARow = 3;
+}  // namespace
+
 PoolCore::PoolCore(std::shared_ptr<const WorkerLaunch> launch, std::shared_ptr<const void> env_lease,
                    WorkerPoolOptions options)
     : launch_(std::move(launch)), env_lease_(std::move(env_lease)), options_(std::move(options)) {
@@ -54,7 +58,14 @@ WorkerProcess& PoolCore::spawn_locked() {
   return *worker;
 }
 
+bool PoolCore::expected_short_locked(std::size_t route_key) const {
+  if (options_.pipeline_threshold == std::chrono::microseconds::max()) return true;
+  auto it = expected_.find(route_key);
+  return it != expected_.end() && it->second < options_.pipeline_threshold;
+}
+
 void PoolCore::send_locked(WorkerProcess& worker, PendingCall* call) {
+  call->expected_short = expected_short_locked(call->route_key);
   // While the queue drains, each worker's share goes out in one write.
   worker.send_locked(call, !draining_);
   // Its last call: it exits once it has answered, and a new one takes its place.
@@ -64,6 +75,7 @@ void PoolCore::send_locked(WorkerProcess& worker, PendingCall* call) {
 bool PoolCore::place_locked(PendingCall* call) {
   WorkerProcess* least_busy = nullptr;
   std::size_t accepting = 0;
+  const auto now = Clock::now();
   for (const auto& worker : workers_) {
     if (!worker->accepting()) continue;
     ++accepting;
@@ -71,17 +83,82 @@ bool PoolCore::place_locked(PendingCall* call) {
       send_locked(*worker, call);
       return true;
     }
-    if (least_busy == nullptr || worker->inflight.size() < least_busy->inflight.size()) least_busy = worker.get();
+    if (worker->inflight.size() >= options_.pipeline_depth) continue;
+    if (least_busy != nullptr && worker->inflight.size() >= least_busy->inflight.size()) continue;
+    if (runs_short_locked(*worker, now)) least_busy = worker.get();
   }
   if (accepting < max_workers_) {
     send_locked(spawn_locked(), call);
     return true;
   }
-  if (least_busy != nullptr && least_busy->inflight.size() < options_.pipeline_depth) {
+  if (least_busy != nullptr) {
     send_locked(*least_busy, call);
     return true;
   }
   return false;
+}
+
+bool PoolCore::runs_short_locked(const WorkerProcess& worker, Clock::time_point now) const {
+  const auto threshold = options_.pipeline_threshold;
+  if (threshold == std::chrono::microseconds::max()) return true;
+  const PendingCall* running = worker.running();
+  if (running != nullptr && now - running->started_at >= threshold) return false;
+  return std::all_of(worker.inflight.begin(), worker.inflight.end(),
+                     [&](const PendingCall* call) { return call->expected_short; });
+}
+
+void PoolCore::learn_durations_locked(const Completions& done) {
+  if (options_.pipeline_threshold == std::chrono::microseconds::max()) return;
+  const auto now = Clock::now();
+  if (expected_.size() > 4096) expected_.clear();  // a pool calling ever new names: start over
+  for (const Completion& c : done) {
+    if (!c.call->started) continue;
+    const auto took = now - c.call->started_at;
+    auto [it, is_new] = expected_.try_emplace(c.call->route_key, took);
+    if (!is_new) it->second = (3 * it->second + took) / 4;
+  }
+}
+
+void PoolCore::rebalance_locked() {
+  if (closed_ || !queue_.empty() || options_.pipeline_threshold == std::chrono::microseconds::max()) return;
+  std::size_t idle = std::size_t(std::count_if(workers_.begin(), workers_.end(), [](const auto& w) {
+    return w->accepting() && w->inflight.empty();
+  }));
+  if (idle == 0) return;
+  const auto now = Clock::now();
+  bool waiting_behind_short = false;
+  for (const auto& worker : workers_) {
+    const PendingCall* running = worker->running();
+    if (running == nullptr || worker->inflight.size() < 2) continue;
+    if (now - running->started_at < options_.pipeline_threshold) {
+      waiting_behind_short = true;  // it may turn long: look again then
+      continue;
+    }
+    // The newest first: the worker reaches the oldest soonest.
+    for (auto it = worker->inflight.rbegin(); it != worker->inflight.rend() && idle > 0; ++it) {
+      PendingCall* call = *it;
+      if (call->started || call->withdrawing || call->cancelling) continue;
+      worker->withdraw_locked(call);
+      --idle;
+    }
+  }
+  if (waiting_behind_short && idle > 0) arm_rebalance_timer_locked();
+}
+
+void PoolCore::arm_rebalance_timer_locked() {
+  if (rebalance_timer_armed_) return;
+  rebalance_timer_armed_ = true;
+  if (!rebalance_timer_) rebalance_timer_ = std::make_unique<boost::asio::steady_timer>(worker_io());
+  rebalance_timer_->expires_after(options_.pipeline_threshold);
+  rebalance_timer_->async_wait([weak = std::weak_ptr<WorkerOwner>(shared_from_this())](const boost::system::error_code& error) {
+    if (error) return;
+    auto self = weak.lock();
+    if (!self) return;
+    std::lock_guard guard(self->mutex);
+    auto& pool = static_cast<PoolCore&>(*self);
+    pool.rebalance_timer_armed_ = false;
+    pool.rebalance_locked();
+  });
 }
 
 void PoolCore::drain_queue_locked() {
@@ -92,52 +169,84 @@ void PoolCore::drain_queue_locked() {
   for (const auto& worker : workers_) worker->flush_locked();
 }
 
-void PoolCore::on_answered(WorkerProcess& worker, Completions&) {
+void PoolCore::on_answered(WorkerProcess& worker, Completions& done) {
+  learn_durations_locked(done);
   drain_queue_locked();
-  if (worker.inflight.empty()) arm_idle_timer_locked();
+  if (worker.inflight.empty()) {
+    rebalance_locked();
+    if (worker.inflight.empty()) arm_idle_timer_locked();
+  }
 }
 
-void PoolCore::on_exit(WorkerProcess& worker, const WorkerExit& exit, std::deque<PendingCall*> unanswered,
-                       Completions& done) {
+void PoolCore::on_withdrawn(WorkerProcess&, PendingCall* call, Completions& done) {
+  if (closed_) {
+    done.push_back({call, std::make_exception_ptr(TaskCancelled("the Python worker pool was closed"))});
+    return;
+  }
+  if (queue_.empty() && place_locked(call)) return;
+  queue_.push_front(call);
+}
+
+std::exception_ptr PoolCore::running_call_error_locked(const WorkerProcess& worker, const WorkerExit& exit,
+                                                       PendingCall* call) {
+  switch (exit.cause) {
+    case WorkerExit::Cause::timeout:
+      return std::make_exception_ptr(PythonCallTimeout(fmt::format(
+          "the Python call did not finish within {} ms: its worker {} (pid {}) was killed and will be replaced",
+          call->timeout ? call->timeout->count() : 0, worker.label(), exit.pid)));
+    case WorkerExit::Cause::cancel:
+      return std::make_exception_ptr(TaskCancelled(fmt::format(
+          "the Python call was cancelled and did not stop within the grace period: its worker {} (pid {}) was killed",
+          worker.label(), exit.pid)));
+    case WorkerExit::Cause::shutdown:
+      return std::make_exception_ptr(TaskCancelled("the Python worker pool was closed"));
+    default:
+      if (call->cancelling) return std::make_exception_ptr(TaskCancelled("the Python call was cancelled while it ran"));
+      if (!closed_ && call->take_retry()) return nullptr;  // runs again
+      return std::make_exception_ptr(
+          WorkerCrashed(crash_message(worker.label(), exit), exit.pid, exit.exit_code, exit.signal, exit.last_stderr));
+  }
+}
+
+void PoolCore::on_exit(WorkerProcess& worker, const WorkerExit& exit, Unfinished unfinished, Completions& done) {
   std::erase_if(workers_, [&](const auto& w) { return w.get() == &worker; });
-  if (!unanswered.empty()) {
-    // Answers come in order, so only the first call had started; the rest
-    // never ran and go back to the front of the queue.
-    PendingCall* head = unanswered.front();
-    unanswered.pop_front();
-    std::exception_ptr error;
-    switch (exit.cause) {
-      case WorkerExit::Cause::timeout:
-        error = std::make_exception_ptr(PythonCallTimeout(fmt::format(
-            "the Python call did not finish within {} ms: its worker {} (pid {}) was killed and will be replaced",
-            head->timeout ? head->timeout->count() : 0, worker.label(), exit.pid)));
-        break;
-      case WorkerExit::Cause::cancel:
-        error = std::make_exception_ptr(TaskCancelled(fmt::format(
-            "the Python call was cancelled and did not stop within the grace period: its worker {} (pid {}) was killed",
-            worker.label(), exit.pid)));
-        break;
-      case WorkerExit::Cause::shutdown:
-        error = std::make_exception_ptr(TaskCancelled("the Python worker pool was closed"));
-        break;
-      default:
-        if (!closed_ && head->take_retry()) {
-          unanswered.push_front(head);
-        } else {
-          error = std::make_exception_ptr(
-              WorkerCrashed(crash_message(worker.label(), exit), exit.pid, exit.exit_code, exit.signal, exit.last_stderr));
-        }
-        break;
-    }
-    if (error) done.push_back({head, error});
-    for (auto it = unanswered.rbegin(); it != unanswered.rend(); ++it) {
-      if (closed_) {
-        done.push_back({*it, std::make_exception_ptr(TaskCancelled("the Python worker pool was closed"))});
-      } else {
-        queue_.push_front(*it);
-      }
+  // What goes back to the front of the queue, in order.
+  std::deque<PendingCall*> again;
+  if (PendingCall* running = unfinished.running) {
+    if (std::exception_ptr error = running_call_error_locked(worker, exit, running)) {
+      done.push_back({running, std::move(error)});
+    } else {
+      again.push_back(running);
     }
   }
+  for (PendingCall* call : unfinished.not_started) {
+    if (call->cancelling) {
+      done.push_back({call, std::make_exception_ptr(TaskCancelled("the Python call was cancelled before it started"))});
+    } else if (closed_) {
+      done.push_back({call, std::make_exception_ptr(TaskCancelled("the Python worker pool was closed"))});
+    } else if (!exit.launch_error.empty()) {
+      done.push_back({call, std::make_exception_ptr(WorkerCrashed(crash_message(worker.label(), exit), exit.pid,
+                                                                  exit.exit_code, exit.signal, exit.last_stderr))});
+    } else {
+      again.push_back(call);  // it never ran: no attempt spent
+    }
+  }
+  // A worker that dies before it starts any call would be replaced, and the
+  // calls sent again, forever: after a few in a row, the calls fail.
+  if (exit.calls_started > 0) {
+    start_failures_ = 0;
+  } else if (!again.empty() && exit.cause == WorkerExit::Cause::none && ++start_failures_ >= kStartFailuresInARow) {
+    start_failures_ = 0;
+    std::exception_ptr error = std::make_exception_ptr(WorkerCrashed(
+        fmt::format("{} ({} workers in a row exited before they started a call)", crash_message(worker.label(), exit),
+                    kStartFailuresInARow),
+        exit.pid, exit.exit_code, exit.signal, exit.last_stderr));
+    for (PendingCall* call : again) done.push_back({call, error});
+    for (PendingCall* call : queue_) done.push_back({call, error});
+    again.clear();
+    queue_.clear();
+  }
+  queue_.insert(queue_.begin(), again.begin(), again.end());
   if (closed_) {
     if (workers_.empty()) all_exited_.notify_all();
     release_env_if_done_locked();
@@ -146,7 +255,8 @@ void PoolCore::on_exit(WorkerProcess& worker, const WorkerExit& exit, std::deque
   drain_queue_locked();
   // Keep the prestarted ones; not after a worker that could not start,
   // whose replacement would fail the same way, over and over.
-  if (exit.launch_error.empty() && (exit.cause == WorkerExit::Cause::none || exit.cause == WorkerExit::Cause::retire)) {
+  if (exit.launch_error.empty() && (exit.cause == WorkerExit::Cause::none || exit.cause == WorkerExit::Cause::retire) &&
+      start_failures_ == 0) {
     while (accepting_locked() < options_.min_workers) spawn_locked();
   }
 }
@@ -230,8 +340,8 @@ void PoolCore::close() noexcept {
         worker->kill_locked(WorkerExit::Cause::shutdown);
       }
     }
-    if (idle_timer_) {
-      boost::asio::post(worker_io(), [timer = idle_timer_.get(), self = shared_from_this()] { timer->cancel(); });
+    for (auto* timer : {idle_timer_.get(), rebalance_timer_.get()}) {
+      if (timer != nullptr) boost::asio::post(worker_io(), [timer, self = shared_from_this()] { timer->cancel(); });
     }
     release_env_if_done_locked();
   }

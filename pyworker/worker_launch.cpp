@@ -1,9 +1,7 @@
 #include "fray/detail/worker_launch.hpp"
 
-#include <boost/json/serialize.hpp>
 #include <fmt/format.h>
 
-#include "fray/detail/frame_length.hpp"
 #include "fray/detail/worker_script.hpp"
 #include "fray/python_errors.hpp"
 
@@ -36,22 +34,6 @@ std::shared_ptr<const WorkerLaunch> make_worker_launch(const IsolatedVirtualEnv&
   launch->max_frame_bytes = max_frame_bytes;
   launch->cancel_grace = cancel_grace;
   return launch;
-}
-
-std::string encode_request(char kind, std::string_view target, PackedArgs&& args, std::size_t max_frame_bytes) {
-  boost::json::object request;
-  request[std::string_view(&kind, 1)] = target;
-  request["a"] = std::move(args.args);
-  if (!args.kwargs.empty()) request["k"] = std::move(args.kwargs);
-  std::string json = boost::json::serialize(request);
-  if (json.size() > max_frame_bytes) {
-    throw FrameTooLarge(fmt::format("the call of {} is {} bytes of JSON, over the frame size limit of {} bytes", target,
-                                    json.size(), max_frame_bytes));
-  }
-  std::string frame(4, '\0');
-  write_frame_length(frame.data(), std::uint32_t(json.size()));
-  frame += json;
-  return frame;
 }
 
 }  // namespace fray::detail

@@ -120,32 +120,6 @@ std::string describe_status(const WorkerExit& exit) {
   return exit.launch_error.empty() ? "ended" : "could not start: " + exit.launch_error;
 }
 
-// One answer frame -> the call's outcome.
-std::variant<boost::json::value, std::exception_ptr> outcome_of(const std::string& payload) {
-  try {
-    boost::json::value frame = boost::json::parse(payload);
-    boost::json::object& object = frame.as_object();
-    if (auto* result = object.if_contains("r")) return std::move(*result);
-    const boost::json::object& e = object.at("e").as_object();
-    auto text = [&](const char* key) -> std::string {
-      const auto* v = e.if_contains(key);
-      return v != nullptr && v->is_string() ? std::string(v->as_string()) : std::string();
-    };
-    const auto flag = [&](const char* key) {
-      const auto* v = e.if_contains(key);
-      return v != nullptr && v->is_bool() && v->as_bool();
-    };
-    if (flag("frame")) return std::make_exception_ptr(FrameTooLarge(text("message")));
-    if (flag("lookup")) {
-      return std::make_exception_ptr(
-          PythonFunctionNotFound(text("type"), text("module"), text("message"), text("traceback")));
-    }
-    return std::make_exception_ptr(PythonError(text("type"), text("module"), text("message"), text("traceback")));
-  } catch (const std::exception& e) {
-    return std::make_exception_ptr(Error(std::string("malformed answer from a Python worker: ") + e.what()));
-  }
-}
-
 }  // namespace
 
 std::chrono::microseconds answer_spin() {
@@ -185,20 +159,24 @@ void PendingCall::cancel_hook(CancelHook* self) noexcept {
 }
 
 void WorkerOwner::cancel(PendingCall* call) {
+  std::vector<std::shared_ptr<WorkerProcess>> workers;
+  {
+    std::lock_guard guard(mutex);
+    workers = workers_locked();
+  }
+  // What the workers did up to now: a call that finished is not cancelled.
+  for (auto& worker : workers) worker->catch_up();
   Completions done;
   {
     std::lock_guard guard(mutex);
     if (unqueue_locked(call)) {
-      done.push_back({call, std::make_exception_ptr(TaskCancelled())});
+      done.push_back({call, std::make_exception_ptr(TaskCancelled("the Python call was cancelled before it started"))});
     } else {
+      // Sent to a worker (else it has finished, and nothing happens).
       for (auto& worker : workers_locked()) {
         auto& calls = worker->inflight;
-        auto it = std::find(calls.begin(), calls.end(), call);
-        if (it == calls.end()) continue;
-        if (!call->cancelling) {
-          call->cancelling = true;
-          if (it == calls.begin()) worker->interrupt_head_locked();
-        }
+        if (std::find(calls.begin(), calls.end(), call) == calls.end()) continue;
+        worker->cancel_locked(call);
         break;
       }
     }
@@ -212,11 +190,11 @@ WorkerProcess::WorkerProcess(std::shared_ptr<WorkerOwner> owner, std::shared_ptr
       launch_(std::move(launch)),
       label_(std::move(label)),
       io_(worker_io()),
-      head_timer_(io_),
+      watch_timer_(io_),
       exit_watch_(io_) {
   // Requests go through a socket so that a write to a dead worker fails with
   // EPIPE (MSG_NOSIGNAL) on any thread instead of raising SIGPIPE.
-  int requests[2], answers[2], out[2], err[2];
+  int requests[2], bell[2], out[2], err[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, requests) != 0) {
     throw Error(fmt::format("cannot create a socket pair for a Python worker: {}", std::strerror(errno)));
   }
@@ -226,9 +204,9 @@ WorkerProcess::WorkerProcess(std::shared_ptr<WorkerOwner> owner, std::shared_ptr
     if (::pipe2(ends, O_CLOEXEC) != 0) throw Error(fmt::format("cannot create a pipe for a Python worker: {}", std::strerror(errno)));
   };
   try {
-    make_pipe(answers);
-    from_worker_ = answers[0];
-    child_out_ = answers[1];
+    make_pipe(bell);
+    bell_read_ = bell[0];
+    child_bell_ = bell[1];
     make_pipe(out);
     out_read_ = out[0];
     child_stdout_ = out[1];
@@ -236,10 +214,13 @@ WorkerProcess::WorkerProcess(std::shared_ptr<WorkerOwner> owner, std::shared_ptr
     err_read_ = err[0];
     child_stderr_ = err[1];
   } catch (...) {
-    for (int* fd : {&to_worker_, &child_in_, &from_worker_, &child_out_, &out_read_, &child_stdout_}) close_fd(*fd);
+    for (int* fd : {&to_worker_, &child_in_, &bell_read_, &child_bell_, &out_read_, &child_stdout_, &err_read_,
+                    &child_stderr_}) {
+      close_fd(*fd);
+    }
     throw;
   }
-  for (int fd : {to_worker_, from_worker_, out_read_, err_read_}) set_nonblocking(fd);
+  for (int fd : {to_worker_, bell_read_, out_read_, err_read_}) set_nonblocking(fd);
   // Big requests (a 10 MB argument) go out in fewer wake-ups.
   int size = 1 << 20;
   ::setsockopt(to_worker_, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
@@ -251,8 +232,8 @@ WorkerProcess::~WorkerProcess() {
     kill_group_and_reap(pid_);
   }
   if (requests_) requests_->release();
-  for (int* fd : {&to_worker_, &child_in_, &child_out_, &child_stdout_, &child_stderr_}) close_fd(*fd);
-  if (!answers_) close_fd(from_worker_);
+  for (int* fd : {&to_worker_, &child_in_, &child_bell_, &child_stdout_, &child_stderr_}) close_fd(*fd);
+  if (!bell_) close_fd(bell_read_);
   if (!logs_[0]) close_fd(out_read_);
   if (!logs_[1]) close_fd(err_read_);
 }
@@ -293,8 +274,8 @@ void WorkerProcess::spawn() {
   child.executable = command.front();
   child.args.assign(std::make_move_iterator(command.begin() + 1), std::make_move_iterator(command.end()));
   // The protocol's descriptors keep their numbers in the worker, which is told them.
-  for (std::string arg : {std::to_string(child_in_), std::to_string(child_out_), std::to_string(launch.max_frame_bytes),
-                          std::to_string(answer_spin().count())}) {
+  for (std::string arg : {std::to_string(child_in_), std::to_string(journal_.child_fd()), std::to_string(child_bell_),
+                          std::to_string(launch.max_frame_bytes), std::to_string(answer_spin().count())}) {
     child.args.push_back(std::move(arg));
   }
   child.env = launch.env;
@@ -304,7 +285,7 @@ void WorkerProcess::spawn() {
   child.stdin_fd = devnull;
   child.stdout_fd = child_stdout_;
   child.stderr_fd = child_stderr_;
-  child.inherited = {child_in_, child_out_};
+  child.inherited = {child_in_, journal_.child_fd(), child_bell_};
   pid_t pid = -1;
   std::string launch_error;
   try {
@@ -313,10 +294,11 @@ void WorkerProcess::spawn() {
     launch_error = e.what();
   }
   close_fd(devnull);
-  for (int* fd : {&child_in_, &child_out_, &child_stdout_, &child_stderr_}) close_fd(*fd);
+  for (int* fd : {&child_in_, &child_bell_, &child_stdout_, &child_stderr_}) close_fd(*fd);
+  journal_.close_child_fd();
   if (pid < 0) return fail_launch(std::move(launch_error));
 
-  answers_ = std::make_unique<asio::posix::stream_descriptor>(io_, from_worker_);
+  bell_ = std::make_unique<asio::posix::stream_descriptor>(io_, bell_read_);
   requests_ = std::make_unique<asio::posix::stream_descriptor>(io_, to_worker_);
   logs_[0] = std::make_unique<asio::posix::stream_descriptor>(io_, out_read_);
   logs_[1] = std::make_unique<asio::posix::stream_descriptor>(io_, err_read_);
@@ -343,7 +325,9 @@ void WorkerProcess::fail_launch(std::string why) {
     WorkerExit exit;
     exit.launch_error = std::move(why);
     exit.cause = cause_;
-    owner->on_exit(*this, exit, std::exchange(inflight, {}), done);
+    Unfinished unfinished;
+    unfinished.not_started = std::exchange(inflight, {});
+    owner->on_exit(*this, exit, std::move(unfinished), done);
   }
   run_completions(done);
 }
@@ -352,13 +336,15 @@ void WorkerProcess::send_locked(PendingCall* call, bool flush) {
   const bool was_idle = inflight.empty();
   inflight.push_back(call);
   ++calls_sent;
+  call->seq = ++next_seq_;
+  call->started = false;
+  call->withdrawing = false;
   // Appending while earlier bytes wait batches them into one write.
-  out_.append(call->frame);
-  if (flush && out_.size() - out_sent_ == call->frame.size()) flush_locked();
-  if (was_idle) {
-    head_changed_locked();
-    request_answer_spin();
-  }
+  const bool was_written = out_sent_ == out_.size();
+  append_request(out_, call->seq, call->request, call->expected_short);
+  if (flush && was_written) flush_locked();
+  if (was_idle) request_answer_spin();
+  if (call->timeout) arm_watch_locked();
 }
 
 void WorkerProcess::flush_locked() {
@@ -376,10 +362,20 @@ void WorkerProcess::flush_locked() {
       }
       return;
     }
-    break;  // the worker is gone: its exit fails the calls
+    // The worker is gone (EPIPE): what it never got never started, and its
+    // exit sends those calls elsewhere. Nothing more goes to it.
+    input_open_ = false;
+    interrupt_pending_ = false;
+    break;
   }
   out_.clear();
   out_sent_ = 0;
+  if (interrupt_pending_ && started_) {
+    interrupt_pending_ = false;
+    // Not before its first call: until then it may not have its handler
+    // yet, and it reads every frame before it starts a call anyway.
+    if (!exited_ && calls_started > 0) ::kill(pid_, SIGINT);
+  }
 }
 
 void WorkerProcess::wait_writable() {
@@ -400,7 +396,10 @@ void WorkerProcess::close_input_locked() {
 }
 
 void WorkerProcess::kill_locked(WorkerExit::Cause cause) {
-  if (cause_ == WorkerExit::Cause::none) cause_ = cause;
+  if (cause_ == WorkerExit::Cause::none) {
+    cause_ = cause;
+    kill_seq_ = running_ != nullptr ? running_->seq : 0;
+  }
   input_open_ = false;
   if (pid_ <= 0 || exited_ || killed_) return;
   killed_ = true;
@@ -408,33 +407,57 @@ void WorkerProcess::kill_locked(WorkerExit::Cause cause) {
   signal_group_and(pid_, collect_descendants(pid_), SIGKILL);
 }
 
-void WorkerProcess::interrupt_head_locked() {
-  if (exited_) return;
-  if (pid_ > 0) ::kill(pid_, SIGINT);
-  arm_head_timer(head_seq_, Clock::now() + launch_->cancel_grace, true);
+void WorkerProcess::cancel_locked(PendingCall* call) {
+  if (call->cancelling || exited_) return;
+  call->cancelling = true;
+  call->cancelled_at = Clock::now();
+  append_cancel(out_, call->seq);
+  // Not started: the worker drops it (answered "dropped"). Running: the
+  // SIGINT interrupts it. Started since the journal was read: the handler
+  // finds the cancel for the call it runs and interrupts it too.
+  interrupt_after_flush_locked();
+  arm_watch_locked();  // its grace period
 }
 
-void WorkerProcess::head_changed_locked() {
-  ++head_seq_;
-  if (inflight.empty()) return;
-  PendingCall* head = inflight.front();
-  if (head->cancelling) {
-    interrupt_head_locked();
-  } else if (head->timeout) {
-    arm_head_timer(head_seq_, Clock::now() + *head->timeout, false);
+void WorkerProcess::withdraw_locked(PendingCall* call) {
+  if (call->started || call->withdrawing || call->cancelling || exited_) return;
+  call->withdrawing = true;
+  append_withdraw(out_, call->seq);
+  interrupt_after_flush_locked();  // a busy worker reads it in its handler
+}
+
+void WorkerProcess::interrupt_after_flush_locked() {
+  interrupt_pending_ = true;
+  flush_locked();  // what the pipe cannot take now goes out when it drains, the signal after it
+}
+
+std::optional<Clock::time_point> WorkerProcess::next_deadline_locked(Clock::time_point now) const {
+  std::optional<Clock::time_point> next;
+  for (const PendingCall* call : inflight) {
+    // A call that has not started (as far as this side knows) may start
+    // any moment: its deadline is at least its whole allowance from now.
+    const Clock::time_point from = call->started ? call->started_at : now;
+    Clock::time_point deadline;
+    if (call->cancelling) {
+      deadline = std::max(from, call->cancelled_at) + launch_->cancel_grace;
+    } else if (call->timeout) {
+      deadline = from + *call->timeout;
+    } else {
+      continue;
+    }
+    if (!next || deadline < *next) next = deadline;
   }
+  return next;
 }
 
-void WorkerProcess::arm_head_timer(std::uint64_t seq, Clock::time_point when, bool is_grace) {
-  auto arm = [self = shared_from_this(), seq, when, is_grace] {
-    self->head_timer_.expires_at(when);
-    self->head_timer_.async_wait([self, seq, is_grace](const boost::system::error_code& error) {
-      if (error) return;
-      auto owner = self->owner_;
-      if (!owner) return;
-      std::lock_guard guard(owner->mutex);
-      if (seq != self->head_seq_ || self->exited_ || self->inflight.empty()) return;
-      self->kill_locked(is_grace ? WorkerExit::Cause::cancel : WorkerExit::Cause::timeout);
+void WorkerProcess::arm_watch_locked() {
+  const auto next = next_deadline_locked(Clock::now());
+  if (!next || (watch_at_ && *watch_at_ <= *next)) return;
+  watch_at_ = next;
+  auto arm = [self = shared_from_this(), when = *next] {
+    self->watch_timer_.expires_at(when);
+    self->watch_timer_.async_wait([self](const boost::system::error_code& error) {
+      if (!error) self->on_watch();
     });
   };
   if (on_worker_io_thread()) {
@@ -444,39 +467,128 @@ void WorkerProcess::arm_head_timer(std::uint64_t seq, Clock::time_point when, bo
   }
 }
 
-void WorkerProcess::read_answers() {
-  answers_->async_wait(asio::posix::stream_descriptor::wait_read,
-                       [self = shared_from_this()](const boost::system::error_code& error) {
-                         if (error || !self->owner_) return;
-                         self->answers_turn();
-                       });
+void WorkerProcess::on_watch() {
+  catch_up();  // which call runs, and since when
+  auto owner = owner_;
+  if (!owner) return;
+  std::lock_guard guard(owner->mutex);
+  watch_at_.reset();
+  if (exited_) return;
+  const auto now = Clock::now();
+  if (PendingCall* call = running_) {
+    if (call->cancelling && now >= std::max(call->started_at, call->cancelled_at) + launch_->cancel_grace) {
+      return kill_locked(WorkerExit::Cause::cancel);
+    }
+    if (!call->cancelling && call->timeout && now >= call->started_at + *call->timeout) {
+      return kill_locked(WorkerExit::Cause::timeout);
+    }
+  }
+  arm_watch_locked();
 }
 
-// One turn of the answer pipe. With data left, the next turn is posted, not
-// waited for: the reactor is edge-triggered, and a pipe that stays readable
-// makes no new edge.
-void WorkerProcess::answers_turn() {
-  switch (pump_answers(false)) {
-    case Pump::drained:
-      read_answers();
-      break;
-    case Pump::more:
-      asio::post(io_, [self = shared_from_this()] {
-        if (self->owner_) self->answers_turn();  // not once it has exited
-      });
-      break;
-    case Pump::closed:
-      break;
+PendingCall* WorkerProcess::take_inflight_locked(std::uint64_t seq) {
+  // The answer is almost always for the oldest call; a dropped one may be any.
+  auto it = std::find_if(inflight.begin(), inflight.end(), [seq](PendingCall* c) { return c->seq == seq; });
+  if (it == inflight.end()) return nullptr;
+  PendingCall* call = *it;
+  inflight.erase(it);
+  return call;
+}
+
+void WorkerProcess::on_started_locked(PendingCall* call, Clock::time_point at) {
+  running_ = call;
+  call->started = true;
+  call->withdrawing = false;
+  call->started_at = at;
+  ++calls_started;
+  // The cancel came after the journal was read last: make sure the handler
+  // sees it while this call runs.
+  if (call->cancelling) interrupt_after_flush_locked();
+  if (call->cancelling || call->timeout) arm_watch_locked();
+}
+
+void WorkerProcess::take_answer_locked(WorkerAnswer& answer, Completions& done) {
+  using Kind = WorkerAnswer::Kind;
+  if (answer.kind == Kind::malformed) {
+    kill_locked(WorkerExit::Cause::none);  // the protocol is broken: replace the worker
+    return;
+  }
+  if (answer.kind == Kind::started) {
+    auto it = std::find_if(inflight.begin(), inflight.end(), [&](PendingCall* c) { return c->seq == answer.seq; });
+    if (it != inflight.end()) on_started_locked(*it, Clock::time_point(std::chrono::nanoseconds(answer.started_ns)));
+    return;
+  }
+  PendingCall* call = take_inflight_locked(answer.seq);
+  if (call == nullptr) return;  // an answer nobody waits for: ignore it
+  if (call == running_) running_ = nullptr;
+  if (answer.kind == Kind::dropped) {
+    if (call->cancelling) {
+      done.push_back({call, std::make_exception_ptr(TaskCancelled("the Python call was cancelled before it started"))});
+    } else {
+      call->withdrawing = false;
+      owner_->on_withdrawn(*this, call, done);
+    }
+    return;
+  }
+  // A call that returned keeps its result even if a cancel came late; one
+  // that raised after a cancel was (most likely) interrupted by it.
+  if (call->cancelling && std::holds_alternative<std::exception_ptr>(answer.outcome)) {
+    answer.outcome = std::make_exception_ptr(TaskCancelled("the Python call was cancelled while it ran"));
+  }
+  done.push_back({call, std::move(answer.outcome)});
+}
+
+// The worker writes its frames to the journal, which nobody polls, and
+// rings the bell when this side should read it (worker_protocol.hpp): a
+// batch of short calls costs one wake-up here, not one per call.
+void WorkerProcess::read_answers() {
+  bell_->async_wait(asio::posix::stream_descriptor::wait_read,
+                    [self = shared_from_this()](const boost::system::error_code& error) {
+                      if (error || !self->owner_) return;
+                      if (!self->drain_bell()) return;  // it exited: on_exited takes the rest
+                      self->read_answers();
+                      self->journal_turn();
+                    });
+}
+
+bool WorkerProcess::drain_bell() {
+  char rings[64];
+  for (;;) {
+    const ssize_t n = ::read(bell_read_, rings, sizeof rings);
+    if (n == ssize_t(sizeof rings)) continue;
+    if (n < 0 && errno == EINTR) continue;
+    return n != 0;
+  }
+}
+
+// One turn of the journal; with data left, the next turn is posted. The
+// journal is never polled (every write to a polled pipe would wake this
+// thread): a frame half written is finished by the time the worker rings
+// again, since it rings after each 16 KiB of a large answer.
+void WorkerProcess::journal_turn() {
+  if (pump_answers(false) == Pump::more && !journal_continues_) {
+    journal_continues_ = true;
+    asio::post(io_, [self = shared_from_this()] {
+      self->journal_continues_ = false;
+      if (self->owner_) self->journal_turn();  // not once it has exited
+    });
   }
   // More answers are coming: catch them without sleeping.
   if (expecting_answers_) request_answer_spin();
 }
 
-// Reads what the answer pipe holds, up to kAnswerBytesPerTurn unless
-// `final`, and completes the calls it answers.
+void WorkerProcess::catch_up() {
+  if (!owner_ || !started_) return;
+  while (pump_answers(false) == Pump::more) {
+  }
+}
+
+// Reads what the journal holds, up to kAnswerBytesPerTurn unless `final`,
+// and applies its frames.
 WorkerProcess::Pump WorkerProcess::pump_answers(bool final) {
   bool open = true;
   bool more = false;
+  bool oversized = false;  // or otherwise broken: the worker is replaced
   std::size_t taken = 0;
   for (;;) {
     if (!final && taken >= kAnswerBytesPerTurn) {
@@ -490,22 +602,21 @@ WorkerProcess::Pump WorkerProcess::pump_answers(bool final) {
       if (length + 4 > in_used_) want = std::max<std::size_t>(want, length + 4 - in_used_);
     }
     if (in_.size() < in_used_ + want) in_.resize(in_used_ + want);
-    const ssize_t n = ::read(from_worker_, in_.data() + in_used_, want);
+    const std::ptrdiff_t n = journal_.read(in_.data() + in_used_, want);
     if (n > 0) {
       in_used_ += std::size_t(n);
       taken += std::size_t(n);
-      if (std::size_t(n) < want) break;  // most likely drained
+      if (std::size_t(n) < want) break;  // drained
       continue;
     }
-    if (n < 0 && errno == EINTR) continue;
-    if (n == 0) open = false;
+    if (n == WorkerJournal::kEnded) open = false;
+    if (n == WorkerJournal::kBroken) oversized = true;
     break;
   }
   // Split off complete frames.
   std::size_t offset = 0;
   std::vector<std::string> payloads;
-  bool oversized = false;
-  while (in_used_ - offset >= 4) {
+  while (!oversized && in_used_ - offset >= 4) {
     const std::uint32_t length = read_frame_length(in_.data() + offset);
     if (length > launch_->max_frame_bytes) {
       oversized = true;
@@ -523,24 +634,17 @@ WorkerProcess::Pump WorkerProcess::pump_answers(bool final) {
     in_.resize(kReadChunk);
     in_.shrink_to_fit();
   }
-  Completions done;
-  done.reserve(payloads.size());
-  std::vector<std::variant<boost::json::value, std::exception_ptr>> outcomes;
-  outcomes.reserve(payloads.size());
-  for (const auto& payload : payloads) outcomes.push_back(outcome_of(payload));
+  std::vector<WorkerAnswer> answers;
+  answers.reserve(payloads.size());
+  for (const auto& payload : payloads) answers.push_back(parse_answer(payload));
   auto owner = owner_;
   if (!owner) return Pump::closed;
+  Completions done;
+  done.reserve(answers.size());
   {
     std::lock_guard guard(owner->mutex);
-    for (auto& outcome : outcomes) {
-      if (inflight.empty()) break;  // an answer nobody asked for: ignore it
-      PendingCall* call = inflight.front();
-      inflight.pop_front();
-      if (call->cancelling) outcome = std::make_exception_ptr(TaskCancelled());
-      done.push_back({call, std::move(outcome)});
-    }
+    for (WorkerAnswer& answer : answers) take_answer_locked(answer, done);
     if (!done.empty()) {
-      head_changed_locked();
       if (inflight.empty()) idle_since = Clock::now();
       owner->on_answered(*this, done);
     }
@@ -673,13 +777,26 @@ void WorkerProcess::on_exited() {
     std::lock_guard guard(owner->mutex);
     exited_ = true;
     exit.cause = cause_;
-    owner->on_exit(*this, exit, std::exchange(inflight, {}), done);
+    exit.calls_started = calls_started;
+    Unfinished unfinished;
+    unfinished.running = running_;
+    running_ = nullptr;
+    for (PendingCall* call : std::exchange(inflight, {})) {
+      if (call != unfinished.running) unfinished.not_started.push_back(call);
+    }
+    // A kill for one call's timeout or cancel, when another call had
+    // started by the time it landed: that one just lost its worker.
+    const bool kill_for_a_call = cause_ == WorkerExit::Cause::timeout || cause_ == WorkerExit::Cause::cancel;
+    if (kill_for_a_call && (unfinished.running == nullptr || unfinished.running->seq != kill_seq_)) {
+      exit.cause = WorkerExit::Cause::none;
+    }
+    owner->on_exit(*this, exit, std::move(unfinished), done);
   }
   run_completions(done);
-  head_timer_.cancel();
+  watch_timer_.cancel();
   boost::system::error_code ignored;
   exit_watch_.stop();
-  for (auto* descriptor : {&answers_, &logs_[0], &logs_[1]}) {
+  for (auto* descriptor : {&bell_, &logs_[0], &logs_[1]}) {
     if (*descriptor) (*descriptor)->close(ignored);
   }
   if (requests_) requests_->cancel(ignored);

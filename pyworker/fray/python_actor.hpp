@@ -6,13 +6,15 @@
 //   fray::Future<int> n = counter.call<int>("add", 10);   // .get() == 110
 //
 // Calls run one at a time, in the order they were made. The constructor runs
-// first; if it raises, the actor is dead: ready() and every call fail with
-// ActorDied (cause(): the PythonError). If the process dies (a crash, a
-// call's timeout), with max_restarts left a new process runs the
-// constructor again with the same arguments: the call that was running
-// fails with WorkerCrashed (or runs again, with max_task_retries), the calls
-// behind it run on the new instance. Past max_restarts every call fails with
-// ActorDied. Names work as for C++ actors: ActorNameTaken for a taken name
+// first, alone (calls wait until it has returned); if it raises, the actor
+// is dead: ready() and every call fail with ActorDied (cause(): the
+// PythonError). If the process dies (a crash, a call's timeout), with
+// max_restarts left a new process runs the constructor again with the same
+// arguments: the call that was running fails with WorkerCrashed (or runs
+// again, with max_task_retries), and the calls that had not started run on
+// the new instance, once each, in order. A constructor whose process dies 3
+// times in a row ends the actor (ActorDied). Past max_restarts every call
+// fails with ActorDied. Names work as for C++ actors: ActorNameTaken for a taken name
 // without get_if_exists, get_python_actor(name) finds one. Python actors
 // belong to no Runtime, so their names are the program's, apart from the
 // names of any Runtime's C++ actors.
@@ -69,22 +71,22 @@ class PythonActor {
     if (!ref_) return detail::failed_call<R>(std::make_exception_ptr(Error("empty fray PythonActor handle")));
     detail::PythonActorCore& core = *ref_->core;
     auto packed = detail::pack_arguments(std::forward<Args>(args)...);
-    std::string frame;
+    std::string request;
     try {
-      frame = detail::encode_request('m', method, std::move(packed), core.max_frame_bytes());
+      request = detail::encode_request('m', method, std::move(packed), core.max_frame_bytes());
     } catch (...) {
       return detail::failed_call<R>(std::current_exception());
     }
     if (!options.max_retries) options.max_retries = core.options().max_task_retries;
     if (!options.timeout) options.timeout = core.options().call_timeout;
-    auto* call = detail::new_call<R>(std::move(frame), options, ref_->core);
+    auto* call = detail::new_call<R>(std::move(request), options, ref_->core);
     Future<R> future(call);
     detail::actor_submit(core, call);
     return future;
   }
 
-  // Completes once the constructor has run in the current process
-  // (ActorDied if it raised).
+  // Completes once the constructor has returned, through restarts of a
+  // process it crashed (ActorDied if it raised, or the actor died first).
   Future<void> ready() const;
   bool valid() const noexcept { return ref_ != nullptr; }
   explicit operator bool() const noexcept { return valid(); }

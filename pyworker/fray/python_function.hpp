@@ -9,6 +9,7 @@
 #include <boost/json/value.hpp>
 
 #include <coroutine>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -31,9 +32,9 @@ void pool_submit(PoolCore& pool, PendingCall* call);
 
 // A call's state, ready to submit: the caller adopts its future reference.
 template <class R>
-CallState<R>* new_call(std::string frame, const PythonCallOptions& options, const std::shared_ptr<WorkerOwner>& owner) {
+CallState<R>* new_call(std::string request, const PythonCallOptions& options, const std::shared_ptr<WorkerOwner>& owner) {
   auto* call = new CallState<R>();
-  call->frame = std::move(frame);
+  call->request = std::move(request);
   call->timeout = options.timeout;
   call->retries_left = options.max_retries.value_or(0);
   call->set_owner(owner);
@@ -47,13 +48,14 @@ template <class R>
 Future<R> submit_call(const std::shared_ptr<PoolCore>& pool, const PythonCallOptions& options,
                       std::string_view function, PackedArgs&& packed) {
   if (!pool) return failed_call<R>(std::make_exception_ptr(Error("empty fray WorkerPool (moved from)")));
-  std::string frame;
+  std::string request;
   try {
-    frame = encode_request('f', function, std::move(packed), pool_max_frame_bytes(*pool));
+    request = encode_request('f', function, std::move(packed), pool_max_frame_bytes(*pool));
   } catch (...) {
     return failed_call<R>(std::current_exception());
   }
-  auto* call = new_call<R>(std::move(frame), options, std::static_pointer_cast<WorkerOwner>(pool));
+  auto* call = new_call<R>(std::move(request), options, std::static_pointer_cast<WorkerOwner>(pool));
+  call->route_key = std::hash<std::string_view>{}(function);
   Future<R> future(call);
   pool_submit(*pool, call);
   return future;

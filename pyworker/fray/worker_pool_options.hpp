@@ -26,6 +26,14 @@ struct WorkerPoolOptions : WorkerProcessOptions<WorkerPoolOptions> {
   // many calls are queued in each worker (sent ahead, so it answers them
   // back to back). 1 sends a call only to an idle worker.
   std::size_t pipeline_depth = 8;
+  // A call is queued in a busy worker only behind calls expected to be
+  // short: each of them of a function whose recent runs took less than this
+  // on average, the one running not for this long yet. Otherwise it waits in
+  // the pool for the first worker that frees up, and a call queued behind
+  // one that turns out long moves to a worker that is free. max(): always
+  // queue in workers (up to pipeline_depth), as fast as it gets for calls
+  // known to be short.
+  std::chrono::microseconds pipeline_threshold = std::chrono::milliseconds(2);
 
   WorkerPoolOptions& with_name(std::string value) { name = std::move(value); return *this; }
   WorkerPoolOptions& with_max_workers(std::size_t value) { max_workers = value; return *this; }
@@ -33,6 +41,10 @@ struct WorkerPoolOptions : WorkerProcessOptions<WorkerPoolOptions> {
   WorkerPoolOptions& with_idle_timeout(std::chrono::milliseconds value) { idle_timeout = value; return *this; }
   WorkerPoolOptions& with_max_calls(std::uint64_t value) { max_calls = value; return *this; }
   WorkerPoolOptions& with_pipeline_depth(std::size_t value) { pipeline_depth = value; return *this; }
+  WorkerPoolOptions& with_pipeline_threshold(std::chrono::microseconds value) {
+    pipeline_threshold = value;
+    return *this;
+  }
 };
 
 }  // namespace fray

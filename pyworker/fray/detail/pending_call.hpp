@@ -27,15 +27,28 @@ class PendingCall : public CancelHook {
   PendingCall(const PendingCall&) = delete;
   virtual ~PendingCall() = default;
 
-  // The request: a 4-byte length and the JSON, built once on the caller's
-  // thread (and sent again as it is on a retry or an actor's restart).
-  std::string frame;
+  // The request's JSON (encode_request), built once on the caller's thread
+  // and numbered each time it is sent (a retry, an actor's restart).
+  std::string request;
+  // Which expected duration the pool routes it by (its function's).
+  std::size_t route_key = 0;
   std::optional<std::chrono::milliseconds> timeout;
   int retries_left = 0;  // -1: unlimited (Ray's max_retries=-1)
-  // Set on the I/O thread: cancel() reached it; its answer is dropped.
+  // Set on the I/O thread: cancel() reached it.
   bool cancelling = false;
+  std::chrono::steady_clock::time_point cancelled_at{};
+  // The pool asked its worker to give it back unstarted (to run elsewhere).
+  bool withdrawing = false;
+  // The pool expects it to be short: the worker may hold the answers before
+  // it a little (worker_protocol.hpp, "q").
+  bool expected_short = false;
   // An actor's constructor call (its answer makes the actor ready or dead).
   bool is_constructor = false;
+  // Where it is, in the worker it was sent to last (the owner's mutex):
+  // its request number there, and whether (and when) it started.
+  std::uint64_t seq = 0;
+  bool started = false;
+  std::chrono::steady_clock::time_point started_at{};
 
   // Takes one retry after a crash; false when none is left.
   bool take_retry() noexcept {

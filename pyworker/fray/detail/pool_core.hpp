@@ -1,7 +1,11 @@
 // The engine behind a WorkerPool: its workers, the calls waiting for one,
 // and the policy: an idle worker first, else a new one up to the maximum,
-// else pipelined behind the least busy; replacement after a crash; retiring
-// after max_calls or an idle timeout.
+// else queued in the least busy worker whose calls are all expected to be
+// short (pipeline_threshold), else waiting here; a call queued behind one
+// that turned out long moves to a worker that frees up. A crash fails or
+// retries only the call that ran; calls that never started go to another
+// worker. Replacement after a crash; retiring after max_calls or an idle
+// timeout.
 #pragma once
 
 #include <boost/asio/steady_timer.hpp>
@@ -10,6 +14,7 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <unordered_map>
 #include <vector>
 
 #include "fray/detail/worker_process.hpp"
@@ -35,14 +40,23 @@ class PoolCore final : public WorkerOwner {
   std::size_t max_frame_bytes() const noexcept { return launch_->max_frame_bytes; }
 
   void on_answered(WorkerProcess& worker, Completions& done) override;
-  void on_exit(WorkerProcess& worker, const WorkerExit& exit, std::deque<PendingCall*> unanswered,
-               Completions& done) override;
+  void on_withdrawn(WorkerProcess& worker, PendingCall* call, Completions& done) override;
+  void on_exit(WorkerProcess& worker, const WorkerExit& exit, Unfinished unfinished, Completions& done) override;
   void on_log(const WorkerLogLine& line) override;
   bool unqueue_locked(PendingCall* call) override;
   std::vector<std::shared_ptr<WorkerProcess>> workers_locked() override { return workers_; }
 
  private:
   bool place_locked(PendingCall* call);
+  // May `worker` take a call behind the ones it has (all expected short)?
+  bool runs_short_locked(const WorkerProcess& worker, std::chrono::steady_clock::time_point now) const;
+  void learn_durations_locked(const Completions& done);
+  bool expected_short_locked(std::size_t route_key) const;
+  // Moves calls queued behind a long call to free workers (I/O thread).
+  void rebalance_locked();
+  void arm_rebalance_timer_locked();
+  // The error for what the exit of `worker` left running.
+  std::exception_ptr running_call_error_locked(const WorkerProcess& worker, const WorkerExit& exit, PendingCall* call);
   WorkerProcess& spawn_locked();
   void send_locked(WorkerProcess& worker, PendingCall* call);
   void drain_queue_locked();
@@ -63,6 +77,12 @@ class PoolCore final : public WorkerOwner {
   std::condition_variable all_exited_;
   std::unique_ptr<boost::asio::steady_timer> idle_timer_;
   bool idle_timer_armed_ = false;
+  std::unique_ptr<boost::asio::steady_timer> rebalance_timer_;
+  bool rebalance_timer_armed_ = false;
+  // Each function's recent run time (an average weighted to the last runs).
+  std::unordered_map<std::size_t, std::chrono::steady_clock::duration> expected_;
+  // Workers in a row that exited before they started any call.
+  int start_failures_ = 0;
 };
 
 }  // namespace fray::detail

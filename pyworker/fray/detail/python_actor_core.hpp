@@ -1,7 +1,10 @@
 // The engine behind a Python actor: one worker process at a time that holds
-// the instance. Calls are sent to it as they come (it answers them in
-// order); after a crash a new process runs the constructor again, the call
-// that was running fails (or runs again), the others are sent again.
+// the instance. The constructor runs first, alone: calls wait here until it
+// has answered, then go to the process as they come (it runs them in
+// order). When the process dies, the call that was running fails (or runs
+// again, with max_task_retries) and the calls that never started are sent
+// again to a new process, after its constructor; a constructor that
+// crashes kConstructorCrashesInARow times in a row ends the actor.
 #pragma once
 
 #include <deque>
@@ -17,10 +20,12 @@ namespace fray::detail {
 
 class PythonActorCore final : public WorkerOwner {
  public:
+  static constexpr int kConstructorCrashesInARow = 3;
+
   // `env_lease` keeps the env on disk until the actor is dead and its
   // process gone (detail::env_lease).
   PythonActorCore(std::shared_ptr<const WorkerLaunch> launch, std::shared_ptr<const void> env_lease,
-                  PythonActorOptions options, std::string class_name, std::string constructor_frame);
+                  PythonActorOptions options, std::string class_name, std::string constructor_request);
 
   // Starts the first process and the constructor.
   void start();
@@ -41,24 +46,31 @@ class PythonActorCore final : public WorkerOwner {
   const PythonActorOptions& options() const noexcept { return options_; }
 
   void on_answered(WorkerProcess& worker, Completions& done) override;
-  void on_exit(WorkerProcess& worker, const WorkerExit& exit, std::deque<PendingCall*> unanswered,
-               Completions& done) override;
+  void on_withdrawn(WorkerProcess& worker, PendingCall* call, Completions& done) override;
+  void on_exit(WorkerProcess& worker, const WorkerExit& exit, Unfinished unfinished, Completions& done) override;
   void on_log(const WorkerLogLine& line) override;
-  bool unqueue_locked(PendingCall*) override { return false; }
+  bool unqueue_locked(PendingCall* call) override;
   std::vector<std::shared_ptr<WorkerProcess>> workers_locked() override;
 
  private:
-  void start_process_locked();
+  void start_process_locked(CallState<void>* constructor = nullptr);
+  void send_waiting_locked();
   std::exception_ptr death_error_locked() const;
-  void die_locked(std::exception_ptr cause, std::string why);
+  // Marks it dead, fails what waits, kills the process (its exit fails the rest).
+  void die_locked(std::exception_ptr cause, std::string why, Completions& done);
+  std::exception_ptr crash_error_locked(const WorkerProcess& worker, const WorkerExit& exit, PendingCall* running) const;
 
   std::shared_ptr<const WorkerLaunch> launch_;
   std::shared_ptr<const void> env_lease_;
   PythonActorOptions options_;
   std::string class_name_;
-  std::string constructor_frame_;
+  std::string constructor_request_;
   std::shared_ptr<WorkerProcess> worker_;
   Future<void> ready_;
+  // Calls made while the current process's constructor has not answered.
+  std::deque<PendingCall*> waiting_;
+  bool constructed_ = false;  // the current process's constructor returned
+  int constructor_crashes_ = 0;  // in a row
   int restarts_ = 0;
   int generation_ = 0;
   bool dead_ = false;

@@ -1,5 +1,4 @@
-// Turning an env and worker options into what a worker is started with, and
-// a call into its request frame.
+// Turning an env and worker options into what a worker is started with.
 #pragma once
 
 #include <chrono>
@@ -12,6 +11,7 @@
 #include <string_view>
 
 #include "fray/detail/worker_process.hpp"
+#include "fray/detail/worker_protocol.hpp"
 #include "fray/isolated_virtual_env.hpp"
 #include "fray/python_args.hpp"
 
@@ -24,11 +24,6 @@ std::shared_ptr<const WorkerLaunch> make_worker_launch(const IsolatedVirtualEnv&
                                                        const std::optional<std::filesystem::path>& cwd,
                                                        std::size_t max_frame_bytes,
                                                        std::chrono::milliseconds cancel_grace);
-
-// {"<kind>": target, "a": [...], "k": {...}} with its 4-byte length in front;
-// kind is "f" (function), "c" (actor class) or "m" (actor method). Throws
-// FrameTooLarge past `max_frame_bytes`.
-std::string encode_request(char kind, std::string_view target, PackedArgs&& args, std::size_t max_frame_bytes);
 
 // A future that failed already.
 template <class R>

@@ -1,7 +1,9 @@
 // One Python worker process and its pipes: requests out on one descriptor,
 // answers in on another (their numbers are on the worker's command line), stdout and stderr read
-// line by line into the owner's log sink. Requests are answered in order, so
-// the answers pair with the calls in `inflight` from the front.
+// line by line into the owner's log sink. The worker says which request
+// starts and answers each as it finishes (worker_protocol.hpp), so this
+// side always knows which calls finished, which one runs and which never
+// started: a crash, a timeout or a cancel hits exactly its own call.
 //
 // Threads: any thread may send() (with the owner's mutex held: the frame is
 // written to the pipe at once, no hop to another thread). Everything else,
@@ -40,6 +42,8 @@
 #include "fray/detail/child_launch.hpp"
 #include "fray/detail/line_splitter.hpp"
 #include "fray/detail/pending_call.hpp"
+#include "fray/detail/worker_journal.hpp"
+#include "fray/detail/worker_protocol.hpp"
 #include "fray/worker_log.hpp"
 
 namespace fray::detail {
@@ -59,9 +63,17 @@ struct WorkerExit {
   int pid = 0;
   std::optional<int> exit_code, signal;
   std::vector<std::string> last_stderr;
-  // Why fray killed it, if it did.
+  // Why fray killed it, if it did: timeout and cancel name the running call's
+  // fate (a call that started after the kill was decided gets none).
   enum class Cause { none, timeout, cancel, shutdown, retire } cause = Cause::none;
   std::string launch_error;  // set when it never ran
+  std::uint64_t calls_started = 0;  // by this process, ever
+};
+
+// The calls a worker's exit left without an answer.
+struct Unfinished {
+  PendingCall* running = nullptr;        // it had started: WorkerExit::cause is its fate
+  std::deque<PendingCall*> not_started;  // they never ran: sent again, no attempt spent
 };
 
 // A pool or an actor: decides what workers do.
@@ -73,9 +85,10 @@ class WorkerOwner : public std::enable_shared_from_this<WorkerOwner> {
   // All on the I/O thread with `mutex` held. Answers of `worker` were paired
   // with their calls (`done` completes them after unlocking).
   virtual void on_answered(WorkerProcess& worker, Completions& done) = 0;
-  // The worker is gone and reaped; `unanswered` were in flight, in order.
-  virtual void on_exit(WorkerProcess& worker, const WorkerExit& exit, std::deque<PendingCall*> unanswered,
-                       Completions& done) = 0;
+  // `worker` gave `call` back unstarted, as withdraw_locked() asked.
+  virtual void on_withdrawn(WorkerProcess& worker, PendingCall* call, Completions& done) = 0;
+  // The worker is gone and reaped.
+  virtual void on_exit(WorkerProcess& worker, const WorkerExit& exit, Unfinished unfinished, Completions& done) = 0;
   // Without the mutex.
   virtual void on_log(const WorkerLogLine& line) = 0;
   // cancel() on a call's future, on the I/O thread, without the mutex.
@@ -129,39 +142,64 @@ class WorkerProcess : public std::enable_shared_from_this<WorkerProcess> {
   // Kills the process group and every descendant (SIGKILL); `cause` says
   // why in on_exit.
   void kill_locked(WorkerExit::Cause cause);
-  // SIGINT to the running call (KeyboardInterrupt), then kill_locked(cancel)
-  // if it is still running after the grace period.
-  void interrupt_head_locked();
+  // On the I/O thread. `call` (sent here) is cancelled: dropped unstarted
+  // (answered TaskCancelled), or interrupted if it runs (KeyboardInterrupt,
+  // then kill_locked(cancel) if it still runs after the grace period);
+  // nothing happens to the call running instead.
+  void cancel_locked(PendingCall* call);
+  // On the I/O thread. Asks for `call` back if it has not started
+  // (owner's on_withdrawn); if it has, it just runs here.
+  void withdraw_locked(PendingCall* call);
+  // The call running now, as far as the journal read so far says.
+  PendingCall* running() const noexcept { return running_; }
+  // On the I/O thread, without the owner's mutex: reads the journal now
+  // (it is read when the worker rings, and this side may need to know more
+  // recent news: before a cancel, a timeout).
+  void catch_up();
 
   const std::string& label() const noexcept { return label_; }
   int pid() const noexcept { return pid_; }
   bool exited() const noexcept { return exited_; }
   bool accepting() const noexcept { return input_open_ && cause_ == WorkerExit::Cause::none; }
 
-  // Calls sent and not answered, oldest first (owner's mutex).
+  // Calls sent and not answered, in the order sent (owner's mutex).
   std::deque<PendingCall*> inflight;
   std::uint64_t calls_sent = 0;
+  std::uint64_t calls_started = 0;
   std::chrono::steady_clock::time_point idle_since{};
 
  private:
   void spawn();
   void fail_launch(std::string why);
   void wait_writable();
-  // What a read turn left: the pipe is drained (wait for it to be readable
-  // again), it still holds data (post another turn: asio waits for a new
-  // edge, so waiting on a pipe that is still readable would hang), or it is
-  // closed.
+  // What a read turn left: the pipe is drained (wait for it to be readable,
+  // or for the bell), it still holds data (post another turn: asio waits for
+  // a new edge, so waiting on a pipe that is still readable would hang), or
+  // it is closed.
   enum class Pump { drained, more, closed };
   void read_answers();
-  void answers_turn();
+  bool drain_bell();
+  void journal_turn();
   Pump pump_answers(bool final);
   void read_log(int which);
   void log_turn(int which);
   Pump pump_log(int which);
   void log_bytes(int which, const char* data, std::size_t n, bool final);
   void on_exited();
-  void head_changed_locked();
-  void arm_head_timer(std::uint64_t seq, std::chrono::steady_clock::time_point when, bool is_grace);
+  // Applies one frame of the worker's, with the owner's mutex held.
+  void take_answer_locked(WorkerAnswer& answer, Completions& done);
+  void on_started_locked(PendingCall* call, std::chrono::steady_clock::time_point at);
+  PendingCall* take_inflight_locked(std::uint64_t seq);
+  // SIGINT once what is written so far has reached the worker (it reads its
+  // control frames when the signal comes).
+  void interrupt_after_flush_locked();
+  // The watch timer: the next time a call's timeout or cancel grace may
+  // end, it reads the journal and kills the worker if the running call is
+  // past one of them.
+  void arm_watch_locked();
+  void on_watch();
+  std::optional<std::chrono::steady_clock::time_point> next_deadline_locked(
+      std::chrono::steady_clock::time_point now) const;
 
   std::shared_ptr<WorkerOwner> owner_;  // until it exits (then the cycle breaks)
   std::shared_ptr<const WorkerLaunch> launch_;
@@ -169,8 +207,9 @@ class WorkerProcess : public std::enable_shared_from_this<WorkerProcess> {
   boost::asio::io_context& io_;
 
   // Our ends, and the child's until the launch.
-  int to_worker_ = -1, from_worker_ = -1, out_read_ = -1, err_read_ = -1;
-  int child_in_ = -1, child_out_ = -1, child_stdout_ = -1, child_stderr_ = -1;
+  WorkerJournal journal_;
+  int to_worker_ = -1, bell_read_ = -1, out_read_ = -1, err_read_ = -1;
+  int child_in_ = -1, child_bell_ = -1, child_stdout_ = -1, child_stderr_ = -1;
   int pid_ = -1;
 
   // Guarded by the owner's mutex.
@@ -181,11 +220,15 @@ class WorkerProcess : public std::enable_shared_from_this<WorkerProcess> {
   bool started_ = false;
   bool exited_ = false;
   bool killed_ = false;
+  bool interrupt_pending_ = false;  // SIGINT due once out_ is written
   WorkerExit::Cause cause_ = WorkerExit::Cause::none;
-  std::uint64_t head_seq_ = 0;
+  std::uint64_t kill_seq_ = 0;  // the call a timeout or cancel kill was for
+  std::uint64_t next_seq_ = 0;
+  PendingCall* running_ = nullptr;
 
   // I/O thread only.
-  std::unique_ptr<boost::asio::posix::stream_descriptor> answers_, requests_;
+  // Not the journal: nothing polls it.
+  std::unique_ptr<boost::asio::posix::stream_descriptor> bell_, requests_;
   std::array<std::unique_ptr<boost::asio::posix::stream_descriptor>, 2> logs_;
   std::array<LineSplitter, 2> log_lines_;
   // Read from a log pipe, not yet given to the sink (past its turn's lines).
@@ -195,7 +238,10 @@ class WorkerProcess : public std::enable_shared_from_this<WorkerProcess> {
   std::string in_;
   std::size_t in_used_ = 0;
   bool expecting_answers_ = false;
-  boost::asio::steady_timer head_timer_;
+  bool journal_continues_ = false;  // a turn of the journal is posted
+  boost::asio::steady_timer watch_timer_;
+  // Guarded by the owner's mutex: when the watch timer is set for, if it is.
+  std::optional<std::chrono::steady_clock::time_point> watch_at_;
   ChildExitWatch exit_watch_;
 };
 

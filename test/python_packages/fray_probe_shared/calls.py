@@ -191,3 +191,100 @@ class Counter:
 class Broken:
     def __init__(self):
         raise RuntimeError("this actor cannot be built")
+
+
+# For pyworker_attribution_tests.cpp: what really ran, recorded in files.
+
+def _append_line(path, line):
+    # One write with O_APPEND: a short line lands whole, even when several
+    # processes append to the same file.
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, line.encode())
+    finally:
+        os.close(fd)
+
+
+def mark(path, tag):
+    """Appends "tag pid" to `path`, and answers `tag`."""
+    _append_line(path, "%s %d\n" % (tag, os.getpid()))
+    return tag
+
+
+def mark_then_crash(path, tag, code=7):
+    """Marks, then ends the process at once."""
+    mark(path, tag)
+    os._exit(code)
+
+
+def mark_then_sleep(path, tag, seconds):
+    """Marks, then sleeps, and answers `seconds`."""
+    mark(path, tag)
+    time.sleep(seconds)
+    return seconds
+
+
+def sleep_then_pid(seconds):
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def stress_step(path, call_id, seconds, crash):
+    """Appends "call_id" to `path` as it starts, then sleeps `seconds` (if
+    any), crashes the process if `crash`, and answers `call_id`."""
+    _append_line(path, "%d\n" % call_id)
+    if crash:
+        os._exit(5)
+    if seconds:
+        time.sleep(seconds)
+    return call_id
+
+
+class Recorder:
+    """An actor that marks each run of its constructor in `constructions`
+    ("init pid"), and whose methods mark what ran."""
+
+    def __init__(self, constructions, start=0):
+        mark(constructions, "init")
+        self.value = start
+
+    def record(self, path, tag):
+        return mark(path, tag)
+
+    def record_then_crash(self, path, tag):
+        mark_then_crash(path, tag, 3)
+
+    def record_then_sleep(self, path, tag, seconds):
+        return mark_then_sleep(path, tag, seconds)
+
+    def crash(self):
+        os._exit(3)
+
+    def crash_once(self, marker):
+        return crash_once(marker)
+
+    def sleep(self, seconds):
+        time.sleep(seconds)
+        return seconds
+
+    def add(self, n):
+        self.value += n
+        return self.value
+
+    def get(self):
+        return self.value
+
+    def pid(self):
+        return os.getpid()
+
+
+class CrashingConstructor:
+    """An actor whose constructor marks its run in `constructions`, then
+    ends the process: it can never be built."""
+
+    def __init__(self, constructions):
+        mark(constructions, "init")
+        os._exit(4)
+
+    def get(self):
+        return 0
