@@ -1,6 +1,7 @@
 // The python suite's fray metrics (bench-contract.md): a call of a Python
 // function in a warm worker of an isolated env, pipelined calls over a pool
-// of two warm workers, and a worker's cold start. The env holds no packages
+// of two warm workers, a mix of calls that crash, time out and are
+// cancelled, and a worker's cold start. The env holds no packages
 // and uses the interpreter of the Python peers (python_startup,
 // py_mp_pool_*); the function is the peers' own: `def noop(): return None`,
 // in a module of the workers' working directory.
@@ -12,6 +13,8 @@
 #include <fmt/format.h>
 
 #include <chrono>
+#include <deque>
+#include <random>
 #include <fstream>
 #include <vector>
 
@@ -25,6 +28,43 @@ WorkerPoolOptions bench_pool(const std::filesystem::path& dir, std::size_t worke
   return WorkerPoolOptions{}.with_name("bench").with_max_workers(workers).with_cwd(dir);
 }
 
+// The mix of test/pyworker_attribution_tests.cpp's stress test, from a fixed
+// seed: 69% instant calls, 15% sleeping 1-20 ms, 3% crashing their worker,
+// 3% past a 50 ms timeout, 10% cancelled as soon as they are made; at most
+// 16 in flight. Every call ends (its outcome is the tests' business).
+void run_mixed_calls(WorkerPool& pool, std::size_t n) {
+  std::mt19937 random(20240612);
+  std::deque<Future<boost::json::value>> in_flight;
+  auto settle = [](Future<boost::json::value>& call) {
+    try {
+      call.get();
+    } catch (const std::exception&) {
+    }
+  };
+  for (std::size_t i = 0; i < n; ++i) {
+    const unsigned roll = random() % 100;
+    Future<boost::json::value> call;
+    if (roll < 69) {
+      call = pool.call("fray_bench_calls:noop");
+    } else if (roll < 84) {
+      call = pool.call("fray_bench_calls:sleep_ms", int(1 + random() % 20));
+    } else if (roll < 87) {
+      call = pool.call("fray_bench_calls:crash");
+    } else if (roll < 90) {
+      call = pool.call(PythonCallOptions{}.with_timeout(std::chrono::milliseconds(50)), "fray_bench_calls:sleep_ms", 2000);
+    } else {
+      call = pool.call("fray_bench_calls:sleep_ms", int(random() % 5));
+      call.cancel();
+    }
+    in_flight.push_back(std::move(call));
+    if (in_flight.size() >= 16) {
+      settle(in_flight.front());
+      in_flight.pop_front();
+    }
+  }
+  for (auto& call : in_flight) settle(call);
+}
+
 }  // namespace
 
 void run_python_suite(Report& report, const SuiteOptions& options) {
@@ -33,7 +73,11 @@ void run_python_suite(Report& report, const SuiteOptions& options) {
     return;
   }
   fray::detail::TempDirectory scratch("fray-bench-python-");
-  std::ofstream(scratch / "fray_bench_calls.py") << "def noop():\n    return None\n";
+  std::ofstream(scratch / "fray_bench_calls.py")
+      << "import os, time\n\n"
+         "def noop():\n    return None\n\n"
+         "def sleep_ms(ms):\n    time.sleep(ms / 1000)\n\n"
+         "def crash():\n    os._exit(3)\n";
   progress("python: building an empty env");
   IsolatedVirtualEnv env(VenvOptions{}.with_python(options.python).with_cache_dir(scratch / "cache"));
 
@@ -59,6 +103,17 @@ void run_python_suite(Report& report, const SuiteOptions& options) {
     const auto start = clock::now();
     burst(n);
     report.metric("py_call_throughput", throughput(n, clock::now() - start));
+  }
+
+  {
+    const std::size_t n = options.quick ? 300 : 2'000;
+    progress(fmt::format(
+        "python py_call_mixed: {} calls over 2 workers, instant, slow, crashing, timing out and cancelled", n));
+    WorkerPool pool(env, bench_pool(scratch.path(), 2).with_min_workers(2));
+    pool.call<void>("fray_bench_calls:noop").get();
+    const auto start = clock::now();
+    run_mixed_calls(pool, n);
+    report.metric("py_call_mixed", throughput(n, clock::now() - start));
   }
 
   {

@@ -245,6 +245,8 @@ class Worker:
         self.unrung_bytes = 0     # written to the journal since the bell last rang
         self.unrung_answers = 0.0  # when the oldest answer the driver was not rung for was written; 0: none
         self.must_read = False    # a SIGINT came between calls: read before going on
+        self.reading = False      # read_now runs (a SIGINT then only sets must_read)
+        self.must_ring = False    # a dropped call's answer is in `out`
         self.at_eof = False
         self.last_read = 0.0
 
@@ -254,7 +256,9 @@ class Worker:
         # handler does, and interrupts the call only if one of them cancels
         # it: a late cancel (of a call that has finished) or the withdrawal of
         # a queued call must not hit the call that runs now.
-        if not self.running:
+        if not self.running or self.reading:
+            # Between calls, or in the middle of a read (in run_one): the
+            # loop around that read looks again.
             self.must_read = True
             return
         self.read_now()
@@ -301,10 +305,18 @@ class Worker:
             if queued[0] == number:
                 self.queue.remove(queued)
                 self.out.append(frame_of(b"D", number))
+                self.must_ring = True
                 return
 
     def read_now(self):
         """Takes what the request socket holds, without waiting."""
+        self.reading = True
+        try:
+            self.read_available()
+        finally:
+            self.reading = False
+
+    def read_available(self):
         while True:
             try:
                 received = self.receive(self.buffer, 0, _socket.MSG_DONTWAIT)
@@ -415,6 +427,7 @@ class Worker:
 
     def ring(self):
         """Tells the driver to read the journal."""
+        self.must_ring = False
         # User output first, so its lines arrive before the answers.
         try:
             self.flush_out()
@@ -451,11 +464,11 @@ class Worker:
             try:
                 # A SIGINT between the last look and now found no call
                 # running: its cancel may be for this one.
-                if self.must_read:
+                while self.must_read:
                     self.must_read = False
                     self.read_now()
-                    if self.cancelled:
-                        raise KeyboardInterrupt
+                if self.cancelled:
+                    raise KeyboardInterrupt
                 result = target(*args, **kwargs)
             finally:
                 self.running = b""
@@ -551,7 +564,7 @@ class Worker:
                 write_journal(data)
             # Answers wait for the bell only behind a call the driver
             # expects to be short ("Q"), and not for long.
-            if self.unrung_answers and (not quick or now - self.unrung_answers > ring_after):
+            if self.must_ring or (self.unrung_answers and (not quick or now - self.unrung_answers > ring_after)):
                 self.ring()
             last_answer = self.run_one(number, request)
             if not self.unrung_answers:

@@ -454,17 +454,21 @@ void WorkerProcess::arm_watch_locked() {
   const auto next = next_deadline_locked(Clock::now());
   if (!next || (watch_at_ && *watch_at_ <= *next)) return;
   watch_at_ = next;
-  auto arm = [self = shared_from_this(), when = *next] {
+  auto set_timer = [](const std::shared_ptr<WorkerProcess>& self, Clock::time_point when) {
     self->watch_timer_.expires_at(when);
     self->watch_timer_.async_wait([self](const boost::system::error_code& error) {
       if (!error) self->on_watch();
     });
   };
-  if (on_worker_io_thread()) {
-    arm();
-  } else {
-    asio::post(io_, std::move(arm));
-  }
+  if (on_worker_io_thread()) return set_timer(shared_from_this(), *next);
+  // The timer is the I/O thread's. It takes the time when it gets there: an
+  // earlier deadline may have come meanwhile.
+  asio::post(io_, [self = shared_from_this(), set_timer] {
+    auto owner = self->owner_;
+    if (!owner) return;
+    std::lock_guard guard(owner->mutex);
+    if (self->watch_at_) set_timer(self, *self->watch_at_);
+  });
 }
 
 void WorkerProcess::on_watch() {
