@@ -2,10 +2,40 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+
 #include "fray/detail/worker_script.hpp"
 #include "fray/python_errors.hpp"
 
 namespace fray::detail {
+
+namespace {
+
+bool is_module_name(const std::string& name) {
+  if (name.empty() || std::isdigit(static_cast<unsigned char>(name.front()))) return false;
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+}
+
+}  // namespace
+
+// The interpreter's command line up to the worker's own arguments. The
+// worker is imported rather than run as a script, so Python caches its
+// bytecode (a script is compiled at every start); its directory leaves
+// sys.path before user code runs. A script whose name is no module name
+// (FRAY_WORKER_SCRIPT=...) is run as a script.
+std::vector<std::string> worker_command(const std::string& python, const std::string& script_path) {
+  const std::filesystem::path script(script_path);
+  const std::string module = script.stem().string();
+  if (script.extension() != ".py" || !is_module_name(module)) return {python, script_path};
+  return {python, "-c",
+          fmt::format("import sys; sys.path.insert(0, sys.argv.pop(1)); import {0}; del sys.path[0]; {0}.start()",
+                      module),
+          script.parent_path().string()};
+}
+
 
 std::shared_ptr<const WorkerLaunch> make_worker_launch(const IsolatedVirtualEnv& env,
                                                        const std::map<std::string, std::string>& vars,

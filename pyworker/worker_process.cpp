@@ -1,7 +1,6 @@
 #include "fray/detail/worker_process.hpp"
 
 #include <boost/asio/post.hpp>
-#include <boost/json/parse.hpp>
 #include <fmt/format.h>
 
 #include <fcntl.h>
@@ -11,18 +10,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <atomic>
-#include <cctype>
-#include <filesystem>
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
-#include <thread>
-
-#include <boost/asio/executor_work_guard.hpp>
 
 #include "fray/detail/child_launch.hpp"
-#include "fray/detail/cpu_relax.hpp"
 #include "fray/detail/frame_length.hpp"
 #include "fray/detail/posix_fd.hpp"
 #include "fray/python_errors.hpp"
@@ -33,74 +24,6 @@ namespace asio = boost::asio;
 using Clock = std::chrono::steady_clock;
 
 namespace {
-
-// fray's worker I/O thread. Lives until the program exits, so the
-// PR_SET_PDEATHSIG of the workers it launches stays armed that long.
-//
-// Its loop sleeps in epoll as usual. With FRAY_WORKER_SPIN_US set, while an
-// answer is expected soon it polls without sleeping for that long instead,
-// because waking a sleeping thread costs tens of microseconds on small VMs.
-// A caller that sends to an idle worker asks for that (the wake-up it may
-// cost happens while Python runs, not after). Off by default: on a machine
-// whose cores are busy, polling threads take the core the worker needs
-// (measured: 100 us round trips became 400 us to 4 ms).
-class IoThread {
- public:
-  static IoThread& instance() {
-    static IoThread thread;
-    return thread;
-  }
-  asio::io_context& io() { return io_; }
-  bool is_current() const noexcept { return id_.load(std::memory_order_acquire) == std::this_thread::get_id(); }
-
-  void request_spin() noexcept {
-    if (spin_.count() == 0) return;
-    const auto until = (Clock::now() + spin_).time_since_epoch().count();
-    spin_until_.store(until, std::memory_order_seq_cst);
-    if (!is_current() && sleeping_.load(std::memory_order_seq_cst)) {
-      asio::post(io_, [] {});  // wake it to spin
-    }
-  }
-
- private:
-  IoThread() : guard_(io_.get_executor()), spin_(answer_spin()) {
-    thread_ = std::thread([this] { loop(); });
-  }
-  ~IoThread() {
-    stopping_.store(true);
-    guard_.reset();
-    io_.stop();
-    thread_.join();
-  }
-
-  void loop() {
-    // A write to a pipe whose reader died must fail with EPIPE here, not
-    // kill the program; the children reset their mask before exec.
-    sigset_t blocked;
-    sigemptyset(&blocked);
-    sigaddset(&blocked, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
-    id_.store(std::this_thread::get_id(), std::memory_order_release);
-    while (!stopping_.load(std::memory_order_acquire) && !io_.stopped()) {
-      if (Clock::now().time_since_epoch().count() < spin_until_.load(std::memory_order_seq_cst)) {
-        if (io_.poll() == 0) cpu_relax();
-        continue;
-      }
-      sleeping_.store(true, std::memory_order_seq_cst);
-      if (Clock::now().time_since_epoch().count() >= spin_until_.load(std::memory_order_seq_cst)) io_.run_one();
-      sleeping_.store(false, std::memory_order_seq_cst);
-    }
-  }
-
-  asio::io_context io_{1};
-  asio::executor_work_guard<asio::io_context::executor_type> guard_;
-  std::atomic<std::thread::id> id_{};
-  std::atomic<Clock::rep> spin_until_{0};
-  std::atomic<bool> sleeping_{false};
-  std::atomic<bool> stopping_{false};
-  const std::chrono::microseconds spin_;
-  std::thread thread_;
-};
 
 constexpr std::size_t kLastStderrLines = 20;
 constexpr std::size_t kReadChunk = 1 << 16;
@@ -121,19 +44,6 @@ std::string describe_status(const WorkerExit& exit) {
 }
 
 }  // namespace
-
-std::chrono::microseconds answer_spin() {
-  static const std::chrono::microseconds spin = [] {
-    const char* text = std::getenv("FRAY_WORKER_SPIN_US");
-    if (text == nullptr || *text == '\0') return std::chrono::microseconds(0);
-    return std::chrono::microseconds(std::max(0L, std::strtol(text, nullptr, 10)));
-  }();
-  return spin;
-}
-
-asio::io_context& worker_io() { return IoThread::instance().io(); }
-void request_answer_spin() noexcept { IoThread::instance().request_spin(); }
-bool on_worker_io_thread() noexcept { return IoThread::instance().is_current(); }
 
 void run_completions(Completions& done) noexcept {
   for (Completion& c : done) {
@@ -240,31 +150,6 @@ WorkerProcess::~WorkerProcess() {
 
 void WorkerProcess::start() {
   asio::post(io_, [self = shared_from_this()] { self->spawn(); });
-}
-
-namespace {
-
-bool is_module_name(const std::string& name) {
-  if (name.empty() || std::isdigit(static_cast<unsigned char>(name.front()))) return false;
-  return std::all_of(name.begin(), name.end(),
-                     [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
-}
-
-}  // namespace
-
-// The interpreter's command line up to the worker's own arguments. The
-// worker is imported rather than run as a script, so Python caches its
-// bytecode (a script is compiled at every start); its directory leaves
-// sys.path before user code runs. A script whose name is no module name
-// (FRAY_WORKER_SCRIPT=...) is run as a script.
-std::vector<std::string> worker_command(const std::string& python, const std::string& script_path) {
-  const std::filesystem::path script(script_path);
-  const std::string module = script.stem().string();
-  if (script.extension() != ".py" || !is_module_name(module)) return {python, script_path};
-  return {python, "-c",
-          fmt::format("import sys; sys.path.insert(0, sys.argv.pop(1)); import {0}; del sys.path[0]; {0}.start()",
-                      module),
-          script.parent_path().string()};
 }
 
 void WorkerProcess::spawn() {

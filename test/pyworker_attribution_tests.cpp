@@ -568,7 +568,10 @@ TEST_CASE("under a random mix of quick, slow, crashing, timing-out and cancelled
         crashes += right;
         break;
       case Kind::timeout:
-        right = outcome.kind == "PythonCallTimeout" && n == 1;
+        // Once at most: the call started (its timeout runs from then), but
+        // on a loaded machine the kill 50 ms later can land before the
+        // function's first line has written its mark.
+        right = outcome.kind == "PythonCallTimeout" && n <= 1;
         timeouts += right;
         break;
       case Kind::cancelled:

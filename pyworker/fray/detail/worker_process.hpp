@@ -42,6 +42,7 @@
 #include "fray/detail/child_launch.hpp"
 #include "fray/detail/line_splitter.hpp"
 #include "fray/detail/pending_call.hpp"
+#include "fray/detail/worker_io.hpp"
 #include "fray/detail/worker_journal.hpp"
 #include "fray/detail/worker_protocol.hpp"
 #include "fray/worker_log.hpp"
@@ -110,17 +111,9 @@ struct WorkerLaunch {
 // "the Python worker L (pid N) was killed by signal 9 (SIGKILL) while it ran the call; its last lines on stderr: ..."
 std::string crash_message(const std::string& label, const WorkerExit& exit);
 
-// `python` running the worker program at `script`, before its arguments.
+// `python` running the worker program at `script`, before its arguments
+// (worker_launch.cpp).
 std::vector<std::string> worker_command(const std::string& python, const std::string& script);
-
-// fray's worker I/O thread (started on first use).
-boost::asio::io_context& worker_io();
-// How long the I/O thread and an idle worker poll for what comes next before
-// they sleep: FRAY_WORKER_SPIN_US (microseconds; default 0: never poll).
-std::chrono::microseconds answer_spin();
-// An answer is expected soon: the I/O thread polls instead of sleeping for a while.
-void request_answer_spin() noexcept;
-bool on_worker_io_thread() noexcept;
 
 class WorkerProcess : public std::enable_shared_from_this<WorkerProcess> {
  public:
