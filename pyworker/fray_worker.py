@@ -246,6 +246,8 @@ class Worker:
         self.unrung_answers = 0.0  # when the oldest answer the driver was not rung for was written; 0: none
         self.must_read = False    # a SIGINT came between calls: read before going on
         self.reading = False      # read_now runs (a SIGINT then only sets must_read)
+        self.in_handler = False   # on_sigint runs
+        self.starting = b""       # the number of the call taken off the queue, until it ends
         self.must_ring = False    # a dropped call's answer is in `out`
         self.at_eof = False
         self.last_read = 0.0
@@ -256,15 +258,23 @@ class Worker:
         # handler does, and interrupts the call only if one of them cancels
         # it: a late cancel (of a call that has finished) or the withdrawal of
         # a queued call must not hit the call that runs now.
-        if not self.running or self.reading:
-            # Between calls, or in the middle of a read (in run_one): the
-            # loop around that read looks again.
+        if not self.running or self.reading or self.in_handler:
+            # Between calls, in the middle of a read (in run_one), or inside
+            # this handler (a signal interrupts a handler): the loop around
+            # that code looks again.
             self.must_read = True
             return
-        self.read_now()
-        if self.out:
-            self.flush()
-            self.ring()  # a dropped call's answer goes out at once
+        self.in_handler = True
+        try:
+            self.must_read = True
+            while self.must_read:
+                self.must_read = False
+                self.read_now()
+                if self.out:
+                    self.flush()
+                    self.ring()  # a dropped call's answer goes out at once
+        finally:
+            self.in_handler = False
         if self.cancelled:
             raise KeyboardInterrupt
 
@@ -289,7 +299,7 @@ class Worker:
                 break
             kind = pending[offset + 4]
             if kind == 81 or kind == 82:  # "Q" a request expected to be short, "R" any other
-                append((bytes(pending[offset + 5:offset + 13]), kind == 81, decode(view[offset + 13:end])))
+                append((bytes(pending[offset + 5:offset + 13]), kind == 81, bytes(view[offset + 13:end])))
             else:
                 self.control(kind, bytes(pending[offset + 5:offset + 13]))
             offset = end
@@ -298,7 +308,7 @@ class Worker:
             del pending[:offset]
 
     def control(self, kind, number):
-        if kind == 88 and number == self.running:  # "X" cancels the call running
+        if kind == 88 and (number == self.running or number == self.starting):  # "X" cancels the call running
             self.cancelled = True
             return
         for queued in self.queue:  # "X" or "W" for a call queued here, if it is
@@ -407,10 +417,16 @@ class Worker:
             if self.unrung_bytes > self.RING_BEFORE_BYTES:
                 self.ring()  # a lot: the driver reads while the rest is written
 
+    # What a pipe surely holds: a pipe past the user's pipe-user-pages-soft
+    # gets one page, and a write that cannot fit before the driver reads
+    # would block for good (the driver reads when rung).
+    PIPE_PIECE_BYTES = 4096
+
     def write_to_pipe(self, data):
         """The journal as a pipe (where shared memory's store order is not
         guaranteed): one system call per write."""
-        if self.unrung_bytes + len(data) <= self.RING_BEFORE_BYTES:
+        piece = self.PIPE_PIECE_BYTES
+        if self.unrung_bytes + len(data) <= piece:
             self.unrung_bytes += len(data)
             written = os.write(self.journal_fd, data)
             if written < len(data):  # a signal came during the write
@@ -418,11 +434,12 @@ class Worker:
                 while view:
                     view = view[os.write(self.journal_fd, view):]
             return
-        # A lot: rung for piece by piece, so that the driver reads while the
-        # rest is written (a full pipe would block this write for good).
+        # More than the pipe surely holds: rung for piece by piece, so that
+        # the driver reads while the rest is written.
+        self.ring()
         view = memoryview(data)
         while view:
-            view = view[os.write(self.journal_fd, view[:self.RING_BEFORE_BYTES]):]
+            view = view[os.write(self.journal_fd, view[:piece]):]
             self.ring()
 
     def ring(self):
@@ -441,9 +458,15 @@ class Worker:
         except BlockingIOError:
             pass  # it has rings to read already
 
-    def run_one(self, number, request):
+    def run_one(self, number, payload):
         """Runs one request; returns its answer frame."""
         try:
+            try:
+                request = decode(payload)
+            except RecursionError:
+                raise ValueError("the request is nested too deeply to decode") from None
+            if type(request) is not dict:
+                raise ValueError("the request is not a JSON object")
             args = request.get("a") or ()
             kwargs = request.get("k") or {}
             if "f" in request:
@@ -460,7 +483,7 @@ class Worker:
                     raise LookupFailed("%s has no method '%s'" % (type(self.instance).__name__, name)) from None
             else:
                 target = resolve(request["c"])
-            self.running = number
+            self.running = number  # self.cancelled stays: a cancel may have come since it was taken
             try:
                 # A SIGINT between the last look and now found no call
                 # running: its cancel may be for this one.
@@ -472,7 +495,6 @@ class Worker:
                 result = target(*args, **kwargs)
             finally:
                 self.running = b""
-                self.cancelled = False
             if "c" in request:
                 self.instance = result
                 result = None
@@ -542,6 +564,8 @@ class Worker:
                 if not queue:
                     continue
             number, quick, request = queue.popleft()
+            self.cancelled = False
+            self.starting = number
             # "N starts", with the time it does (CLOCK_MONOTONIC, the
             # driver's steady clock), in the journal before the call runs,
             # written with the last answer: if the worker dies now, the
@@ -567,6 +591,8 @@ class Worker:
             if self.must_ring or (self.unrung_answers and (not quick or now - self.unrung_answers > ring_after)):
                 self.ring()
             last_answer = self.run_one(number, request)
+            self.starting = b""
+            self.cancelled = False
             if not self.unrung_answers:
                 self.unrung_answers = now
 

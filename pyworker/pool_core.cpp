@@ -170,6 +170,7 @@ void PoolCore::drain_queue_locked() {
 }
 
 void PoolCore::on_answered(WorkerProcess& worker, Completions& done) {
+  start_failures_ = 0;  // a worker runs calls: the interpreter is fine
   learn_durations_locked(done);
   drain_queue_locked();
   if (worker.inflight.empty()) {
@@ -177,6 +178,8 @@ void PoolCore::on_answered(WorkerProcess& worker, Completions& done) {
     if (worker.inflight.empty()) arm_idle_timer_locked();
   }
 }
+
+void PoolCore::on_looked(WorkerProcess&) { rebalance_locked(); }
 
 void PoolCore::on_withdrawn(WorkerProcess&, PendingCall* call, Completions& done) {
   if (closed_) {

@@ -32,7 +32,10 @@ void PythonActorCore::start_process_locked(CallState<void>* constructor) {
     constructor = new CallState<void>();
     constructor->request = constructor_request_;
     constructor->is_constructor = true;
-    ready_ = Future<void>(constructor);
+    // ready() stays done once a constructor has returned; a restart's own
+    // constructor call is the actor's business.
+    Future<void> future(constructor);
+    if (!ready_.valid() || !ready_.ready() || ready_.has_error()) ready_ = std::move(future);
   }
   worker_->send_locked(constructor);
   worker_->start();
@@ -185,7 +188,10 @@ void PythonActorCore::on_exit(WorkerProcess& worker, const WorkerExit& exit, Unf
     death_cause_ = crash;
     return fail_all(death_error_locked());
   }
-  const bool may_restart = !closing_ && (options_.max_restarts < 0 || restarts_ < options_.max_restarts);
+  // With its handles gone, it restarts only to answer the calls made.
+  const bool work_left = !again.empty() || (running != nullptr && !running->is_constructor && running->retries_left != 0);
+  const bool may_restart =
+      (!closing_ || work_left) && (options_.max_restarts < 0 || restarts_ < options_.max_restarts);
   if (!may_restart) {
     dead_ = true;
     death_reason_ = closing_ ? "its process ended after its handles were gone"

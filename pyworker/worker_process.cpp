@@ -229,7 +229,7 @@ void WorkerProcess::send_locked(PendingCall* call, bool flush) {
   append_request(out_, call->seq, call->request, call->expected_short);
   if (flush && was_written) flush_locked();
   if (was_idle) request_answer_spin();
-  if (call->timeout) arm_watch_locked();
+  if (call->timeout || call->expected_short) arm_watch_locked();
 }
 
 void WorkerProcess::flush_locked() {
@@ -255,6 +255,7 @@ void WorkerProcess::flush_locked() {
   }
   out_.clear();
   out_sent_ = 0;
+  end_input_if_done_locked();
   if (interrupt_pending_ && started_) {
     interrupt_pending_ = false;
     // Not before its first call: until then it may not have its handler
@@ -277,7 +278,17 @@ void WorkerProcess::wait_writable() {
 void WorkerProcess::close_input_locked() {
   if (!input_open_) return;
   input_open_ = false;
-  ::shutdown(to_worker_, SHUT_WR);  // the worker reads end of file after what it got
+  end_input_pending_ = true;
+  end_input_if_done_locked();
+}
+
+// End of file reaches the worker once everything sent to it has gone out
+// and it has answered every call: until then a cancel or a withdrawal may
+// still have to reach it.
+void WorkerProcess::end_input_if_done_locked() {
+  if (!end_input_pending_ || out_sent_ != out_.size() || !inflight.empty()) return;
+  end_input_pending_ = false;
+  ::shutdown(to_worker_, SHUT_WR);  // the worker exits once it reads end of file
 }
 
 void WorkerProcess::kill_locked(WorkerExit::Cause cause) {
@@ -318,6 +329,14 @@ void WorkerProcess::interrupt_after_flush_locked() {
 
 std::optional<Clock::time_point> WorkerProcess::next_deadline_locked(Clock::time_point now) const {
   std::optional<Clock::time_point> next;
+  // The worker may hold answers back behind a call expected to be short
+  // (it rings after it), and a cancelled call may have started unseen:
+  // while there are such calls, this side reads the journal itself, every
+  // kLookEvery, to deliver those answers and see calls that turned out long.
+  const bool look = std::any_of(inflight.begin(), inflight.end(), [](const PendingCall* call) {
+    return call->expected_short || (call->cancelling && !call->started);
+  });
+  if (look) next = std::max(now, last_look_ + kLookEvery);
   for (const PendingCall* call : inflight) {
     // A call that has not started (as far as this side knows) may start
     // any moment: its deadline is at least its whole allowance from now.
@@ -363,6 +382,8 @@ void WorkerProcess::on_watch() {
   std::lock_guard guard(owner->mutex);
   watch_at_.reset();
   if (exited_) return;
+  last_look_ = Clock::now();
+  owner->on_looked(*this);
   const auto now = Clock::now();
   if (PendingCall* call = running_) {
     if (call->cancelling && now >= std::max(call->started_at, call->cancelled_at) + launch_->cancel_grace) {
@@ -533,9 +554,11 @@ WorkerProcess::Pump WorkerProcess::pump_answers(bool final) {
   {
     std::lock_guard guard(owner->mutex);
     for (WorkerAnswer& answer : answers) take_answer_locked(answer, done);
+    if (!answers.empty()) last_look_ = Clock::now();
     if (!done.empty()) {
       if (inflight.empty()) idle_since = Clock::now();
       owner->on_answered(*this, done);
+      end_input_if_done_locked();
     }
     expecting_answers_ = !inflight.empty();
     if (oversized) kill_locked(WorkerExit::Cause::none);  // the protocol is broken: replace it

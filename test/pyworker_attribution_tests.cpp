@@ -597,3 +597,132 @@ TEST_CASE("under a random mix of quick, slow, crashing, timing-out and cancelled
   for (std::size_t i = 0; i < std::min<std::size_t>(wrong.size(), 15); ++i) shown += "\n  " + wrong[i];
   CHECK_MESSAGE(wrong.empty(), wrong.size(), " calls ran or ended wrongly; the first ones:", shown);
 }
+
+// --- 10. Under pressure: signals, closed inputs, odd requests --------------
+
+TEST_CASE("hundreds of cancels of queued calls, each with its SIGINT, drop exactly those calls and leave the running one alone") {
+  Watchdog watchdog("many cancels behind a running call", 120s);
+  TempDir dir("fray-attribution-");
+  const fs::path runs = dir / "runs", interrupted = dir / "interrupted";
+  WorkerPool pool(probe_env(), quiet(pipelined(WorkerPoolOptions{}.with_max_workers(1).with_pipeline_depth(1000))));
+  auto slow = pool.call<double>("fray_probe.calls:sleep_noting_interrupt", 2.0, interrupted.string());
+  std::vector<fray::Future<std::string>> queued;
+  for (int i = 0; i < 600; ++i) queued.push_back(pool.call<std::string>("fray_probe.calls:mark", runs.string(), std::to_string(i)));
+  std::this_thread::sleep_for(100ms);  // the slow call runs, the others wait in the worker
+  for (int i = 0; i < 600; i += 2) {
+    queued[i].cancel();
+    std::this_thread::sleep_for(50us);  // signals close together: handlers nest
+  }
+  CHECK(slow.get() == 2.0);
+  CHECK_FALSE(fs::exists(interrupted));
+  int wrong = 0;
+  for (int i = 0; i < 600; ++i) {
+    const Outcome outcome = outcome_of(queued[i]);
+    const int ran = runs_of(runs, std::to_string(i));
+    const bool right = i % 2 == 0 ? outcome.kind == "TaskCancelled" && ran == 0 : outcome == answered(std::to_string(i)) && ran == 1;
+    if (!right && ++wrong <= 5) MESSAGE("call ", i, " ran ", ran, " time(s) and ended with ", outcome);
+  }
+  CHECK(wrong == 0);
+}
+
+TEST_CASE("a cancel reaches a worker whose input is closed (its last call under max_calls): the queued call never runs") {
+  Watchdog watchdog("cancel on a retiring worker", 60s);
+  TempDir dir("fray-attribution-");
+  const fs::path runs = dir / "runs";
+  WorkerPool pool(probe_env(), quiet(pipelined(WorkerPoolOptions{}.with_max_workers(1).with_max_calls(2))));
+  auto slow = pool.call<double>("fray_probe.calls:sleep", 0.5);
+  auto x = pool.call<std::string>("fray_probe.calls:mark", runs.string(), "x");  // its second: input closes
+  std::this_thread::sleep_for(100ms);
+  x.cancel();
+  CHECK(slow.get() == 0.5);
+  CHECK(outcome_of(x).kind == "TaskCancelled");
+  CHECK(outcome_of(pool.call<std::string>("fray_probe.calls:mark", runs.string(), "after")) == answered("after"));
+  CHECK(runs_of(runs, "x") == 0);
+}
+
+TEST_CASE("an 8 MiB request to a worker on its last call (max_calls 1) arrives whole") {
+  Watchdog watchdog("a big request as a worker's last", 60s);
+  WorkerPool pool(probe_env(), quiet(WorkerPoolOptions{}.with_max_workers(1).with_max_calls(1)));
+  const std::string big(8 << 20, 'x');
+  for (int i = 0; i < 3; ++i) CHECK(pool.call<std::size_t>("fray_probe.calls:length", big).get() == big.size());
+}
+
+TEST_CASE("answers that finished are delivered while the call after them, expected to be short, runs long") {
+  Watchdog watchdog("answers held behind a long call", 60s);
+  TempDir dir("fray-attribution-");
+  const fs::path runs = dir / "runs";
+  WorkerPool pool(probe_env(), quiet(WorkerPoolOptions{}.with_max_workers(1)));
+  // Both functions are known to be short...
+  for (int i = 0; i < 5; ++i) {
+    pool.call<std::string>("fray_probe.calls:mark", runs.string(), "warm").get();
+    pool.call<double>("fray_probe.calls:sleep", 0.0).get();
+  }
+  // ...so these are sent together, and the sleep turns out long.
+  auto a = pool.call<std::string>("fray_probe.calls:mark", runs.string(), "a");
+  auto slow = pool.call<double>("fray_probe.calls:sleep", 3.0);
+  CHECK(outcome_of(a) == answered("a"));
+  CHECK_FALSE(slow.ready());
+  CHECK(slow.get() == 3.0);
+}
+
+TEST_CASE("calls queued behind a call that turns out long move to the worker that frees up") {
+  Watchdog watchdog("rebalancing", 60s);
+  WorkerPool pool(probe_env(), quiet(WorkerPoolOptions{}.with_max_workers(2).with_min_workers(2)));
+  for (int i = 0; i < 10; ++i) {
+    pool.call<int>("fray_probe.calls:sleep_then_pid", 0.0).get();
+  }
+  auto busy = pool.call<int>("fray_probe.calls:sleep_then_pid", 0.5);  // one worker, half a second
+  auto slow = pool.call<int>("fray_probe.calls:sleep_then_pid", 3.0);  // the other, expected short
+  std::vector<fray::Future<int>> behind;
+  for (int i = 0; i < 4; ++i) behind.push_back(pool.call<int>("fray_probe.calls:sleep_then_pid", 0.0));
+  const int busy_pid = busy.get();
+  for (auto& call : behind) {
+    const Outcome outcome = outcome_of(call);
+    CHECK_MESSAGE(outcome == answered(std::to_string(busy_pid)), outcome);  // moved to the worker that freed up
+  }
+  CHECK_FALSE(slow.ready());
+  CHECK(slow.get() != busy_pid);
+}
+
+TEST_CASE("a request that is not valid UTF-8 fails that call with a PythonError, and its worker lives on") {
+  Watchdog watchdog("a request that does not decode", 60s);
+  TempDir dir("fray-attribution-");
+  const fs::path runs = dir / "runs";
+  WorkerPool pool(probe_env(), quiet(pipelined(WorkerPoolOptions{}.with_max_workers(1))));
+  const int pid = pool.call<int>("fray_probe.calls:pid").get();
+  auto before = pool.call<std::string>("fray_probe.calls:mark", runs.string(), "before");
+  auto bad = pool.call<std::string>("fray_probe.calls:mark", runs.string(), std::string("caf\xe9"));
+  auto after = pool.call<std::string>("fray_probe.calls:mark", runs.string(), "after");
+  CHECK(outcome_of(before) == answered("before"));
+  CHECK(outcome_of(bad).kind == "PythonError");
+  CHECK(outcome_of(after) == answered("after"));
+  CHECK(pool.call<int>("fray_probe.calls:pid").get() == pid);
+}
+
+TEST_CASE("a Python actor whose process dies after its last handle is gone restarts to answer the calls made") {
+  Watchdog watchdog("an actor crashing after its handles are gone", 60s);
+  TempDir dir("fray-attribution-");
+  const fs::path constructions = dir / "constructions", runs = dir / "runs";
+  fray::Future<int> crash;
+  fray::Future<std::string> after;
+  {
+    auto actor = fray::create_python_actor(probe_env(), quiet(PythonActorOptions{}.with_max_restarts(1)),
+                                           "fray_probe.calls:Recorder", constructions.string());
+    actor.ready().get();
+    crash = actor.call<int>("crash");
+    after = actor.call<std::string>("record", runs.string(), "after");
+  }
+  CHECK(outcome_of(crash).kind == "WorkerCrashed");
+  CHECK(outcome_of(after) == answered("after"));
+  CHECK(runs_of(runs, "after") == 1);
+}
+
+TEST_CASE("a Python actor's ready() stays complete after a restart") {
+  Watchdog watchdog("ready() across a restart", 60s);
+  TempDir dir("fray-attribution-");
+  auto actor = fray::create_python_actor(probe_env(), quiet(PythonActorOptions{}.with_max_restarts(1)),
+                                         "fray_probe.calls:Recorder", (dir / "constructions").string());
+  actor.ready().get();
+  CHECK(outcome_of(actor.call<int>("crash")).kind == "WorkerCrashed");
+  CHECK(actor.ready().ready());
+}

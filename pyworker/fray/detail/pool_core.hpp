@@ -41,6 +41,7 @@ class PoolCore final : public WorkerOwner {
 
   void on_answered(WorkerProcess& worker, Completions& done) override;
   void on_withdrawn(WorkerProcess& worker, PendingCall* call, Completions& done) override;
+  void on_looked(WorkerProcess& worker) override;
   void on_exit(WorkerProcess& worker, const WorkerExit& exit, Unfinished unfinished, Completions& done) override;
   void on_log(const WorkerLogLine& line) override;
   bool unqueue_locked(PendingCall* call) override;

@@ -86,6 +86,9 @@ class WorkerOwner : public std::enable_shared_from_this<WorkerOwner> {
   // All on the I/O thread with `mutex` held. Answers of `worker` were paired
   // with their calls (`done` completes them after unlocking).
   virtual void on_answered(WorkerProcess& worker, Completions& done) = 0;
+  // The watch timer read the journal of `worker` (every few milliseconds
+  // while it has calls expected to be short): a chance to move calls.
+  virtual void on_looked(WorkerProcess&) {}
   // `worker` gave `call` back unstarted, as withdraw_locked() asked.
   virtual void on_withdrawn(WorkerProcess& worker, PendingCall* call, Completions& done) = 0;
   // The worker is gone and reaped.
@@ -117,6 +120,10 @@ std::vector<std::string> worker_command(const std::string& python, const std::st
 
 class WorkerProcess : public std::enable_shared_from_this<WorkerProcess> {
  public:
+  // How often this side reads the journal of a worker running calls
+  // expected to be short (next_deadline_locked).
+  static constexpr std::chrono::milliseconds kLookEvery{2};
+
   // Creates the pipes (any thread); start() launches it on the I/O thread.
   WorkerProcess(std::shared_ptr<WorkerOwner> owner, std::shared_ptr<const WorkerLaunch> launch, std::string label);
   WorkerProcess(const WorkerProcess&) = delete;
@@ -130,7 +137,8 @@ class WorkerProcess : public std::enable_shared_from_this<WorkerProcess> {
   void send_locked(PendingCall* call, bool flush = true);
   // Writes what send_locked(call, false) left in the buffer.
   void flush_locked();
-  // Closes the request pipe: the worker exits once it has answered what it got.
+  // Stops sending to it: the worker gets end of file (and exits) once it has
+  // answered what it got.
   void close_input_locked();
   // Kills the process group and every descendant (SIGKILL); `cause` says
   // why in on_exit.
@@ -183,6 +191,7 @@ class WorkerProcess : public std::enable_shared_from_this<WorkerProcess> {
   void take_answer_locked(WorkerAnswer& answer, Completions& done);
   void on_started_locked(PendingCall* call, std::chrono::steady_clock::time_point at);
   PendingCall* take_inflight_locked(std::uint64_t seq);
+  void end_input_if_done_locked();
   // SIGINT once what is written so far has reached the worker (it reads its
   // control frames when the signal comes).
   void interrupt_after_flush_locked();
@@ -214,6 +223,8 @@ class WorkerProcess : public std::enable_shared_from_this<WorkerProcess> {
   bool exited_ = false;
   bool killed_ = false;
   bool interrupt_pending_ = false;  // SIGINT due once out_ is written
+  bool end_input_pending_ = false;  // close_input_locked() was called
+  std::chrono::steady_clock::time_point last_look_{};  // the journal was last read
   WorkerExit::Cause cause_ = WorkerExit::Cause::none;
   std::uint64_t kill_seq_ = 0;  // the call a timeout or cancel kill was for
   std::uint64_t next_seq_ = 0;
