@@ -229,7 +229,8 @@ void WorkerProcess::send_locked(PendingCall* call, bool flush) {
   append_request(out_, call->seq, call->request, call->expected_short);
   if (flush && was_written) flush_locked();
   if (was_idle) request_answer_spin();
-  if (call->timeout || call->expected_short) arm_watch_locked();
+  // Answers can wait behind a call only when there is more than one.
+  if (call->timeout || (call->expected_short && inflight.size() > 1)) arm_watch_locked();
 }
 
 void WorkerProcess::flush_locked() {
@@ -333,8 +334,9 @@ std::optional<Clock::time_point> WorkerProcess::next_deadline_locked(Clock::time
   // (it rings after it), and a cancelled call may have started unseen:
   // while there are such calls, this side reads the journal itself, every
   // kLookEvery, to deliver those answers and see calls that turned out long.
-  const bool look = std::any_of(inflight.begin(), inflight.end(), [](const PendingCall* call) {
-    return call->expected_short || (call->cancelling && !call->started);
+  const bool pipelined = inflight.size() > 1;
+  const bool look = std::any_of(inflight.begin(), inflight.end(), [pipelined](const PendingCall* call) {
+    return (pipelined && call->expected_short) || (call->cancelling && !call->started);
   });
   if (look) next = std::max(now, last_look_ + kLookEvery);
   for (const PendingCall* call : inflight) {
