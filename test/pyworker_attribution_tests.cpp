@@ -729,4 +729,10 @@ TEST_CASE("a Python actor's ready() stays complete after a restart") {
   actor.ready().get();
   CHECK(outcome_of(actor.call<int>("crash")).kind == "WorkerCrashed");
   CHECK(actor.ready().ready());
+  // Let the restarted process end before the test does (the last test of
+  // the program: its exit would find the actor still winding down).
+  CHECK(outcome_of(actor.call<int>("add", 1)) == answered("1"));
+  const int pid = actor.pid();
+  actor = fray::PythonActor();
+  CHECK(eventually([&] { return process_gone(pid); }, 30s));
 }
