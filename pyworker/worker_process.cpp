@@ -398,9 +398,13 @@ void WorkerProcess::on_watch() {
   arm_watch_locked();
 }
 
+std::deque<PendingCall*>::iterator WorkerProcess::find_inflight_locked(std::uint64_t seq) {
+  // Almost always the oldest call; a dropped one may be any.
+  return std::find_if(inflight.begin(), inflight.end(), [seq](PendingCall* c) { return c->seq == seq; });
+}
+
 PendingCall* WorkerProcess::take_inflight_locked(std::uint64_t seq) {
-  // The answer is almost always for the oldest call; a dropped one may be any.
-  auto it = std::find_if(inflight.begin(), inflight.end(), [seq](PendingCall* c) { return c->seq == seq; });
+  auto it = find_inflight_locked(seq);
   if (it == inflight.end()) return nullptr;
   PendingCall* call = *it;
   inflight.erase(it);
@@ -426,7 +430,7 @@ void WorkerProcess::take_answer_locked(WorkerAnswer& answer, Completions& done) 
     return;
   }
   if (answer.kind == Kind::started) {
-    auto it = std::find_if(inflight.begin(), inflight.end(), [&](PendingCall* c) { return c->seq == answer.seq; });
+    auto it = find_inflight_locked(answer.seq);
     if (it != inflight.end()) on_started_locked(*it, Clock::time_point(std::chrono::nanoseconds(answer.started_ns)));
     return;
   }

@@ -190,6 +190,7 @@ class WorkerProcess : public std::enable_shared_from_this<WorkerProcess> {
   // Applies one frame of the worker's, with the owner's mutex held.
   void take_answer_locked(WorkerAnswer& answer, Completions& done);
   void on_started_locked(PendingCall* call, std::chrono::steady_clock::time_point at);
+  std::deque<PendingCall*>::iterator find_inflight_locked(std::uint64_t seq);
   PendingCall* take_inflight_locked(std::uint64_t seq);
   void end_input_if_done_locked();
   // SIGINT once what is written so far has reached the worker (it reads its
