@@ -137,9 +137,9 @@ WorkerProcess::WorkerProcess(std::shared_ptr<WorkerOwner> owner, std::shared_ptr
 }
 
 WorkerProcess::~WorkerProcess() {
-  if (pid_ > 0 && !exited_) {
+  if (guard_ > 0 && !exited_) {
     // Only when the I/O thread is torn down at exit with the worker alive.
-    kill_group_and_reap(pid_);
+    kill_tree_and_reap(guard_);
   }
   if (requests_) requests_->release();
   for (int* fd : {&to_worker_, &child_in_, &child_bell_, &child_stdout_, &child_stderr_}) close_fd(*fd);
@@ -171,17 +171,17 @@ void WorkerProcess::spawn() {
   child.stdout_fd = child_stdout_;
   child.stderr_fd = child_stderr_;
   child.inherited = {child_in_, journal_.child_fd(), child_bell_};
-  pid_t pid = -1;
+  LaunchedChild launched;
   std::string launch_error;
   try {
-    pid = launch_child(child);
+    launched = launch_child(child);
   } catch (const std::exception& e) {
     launch_error = e.what();
   }
   close_fd(devnull);
   for (int* fd : {&child_in_, &child_bell_, &child_stdout_, &child_stderr_}) close_fd(*fd);
   journal_.close_child_fd();
-  if (pid < 0) return fail_launch(std::move(launch_error));
+  if (launched.pid < 0) return fail_launch(std::move(launch_error));
 
   bell_ = std::make_unique<asio::posix::stream_descriptor>(io_, bell_read_);
   requests_ = std::make_unique<asio::posix::stream_descriptor>(io_, to_worker_);
@@ -190,15 +190,16 @@ void WorkerProcess::spawn() {
   {
     auto owner = owner_;
     std::lock_guard guard(owner->mutex);
-    pid_ = pid;
+    guard_ = launched.guard;
+    pid_ = launched.pid;
     started_ = true;
-    if (cause_ != WorkerExit::Cause::none) ::kill(-pid_, SIGKILL);  // killed before it ran
+    if (cause_ != WorkerExit::Cause::none) kill_tree(guard_);  // killed before it ran
     flush_locked();
   }
   read_answers();
   read_log(0);
   read_log(1);
-  exit_watch_.start(pid, [self = shared_from_this()] { self->on_exited(); });
+  exit_watch_.start(launched.guard, [self = shared_from_this()] { self->on_exited(); });
 }
 
 void WorkerProcess::fail_launch(std::string why) {
@@ -300,8 +301,8 @@ void WorkerProcess::kill_locked(WorkerExit::Cause cause) {
   input_open_ = false;
   if (pid_ <= 0 || exited_ || killed_) return;
   killed_ = true;
-  // Its group, and what the call started in a session of its own.
-  signal_group_and(pid_, collect_descendants(pid_), SIGKILL);
+  // It and everything it started, in any group or session.
+  kill_tree(guard_);
 }
 
 void WorkerProcess::cancel_locked(PendingCall* call) {
@@ -663,8 +664,8 @@ void WorkerProcess::log_bytes(int which, const char* data, std::size_t n, bool f
 
 void WorkerProcess::on_exited() {
   if (exited_ || !owner_) return;
-  // Whatever it left in its group goes too.
-  const int status = kill_group_and_reap(pid_);
+  // Its guard has killed what it left behind; its status is the worker's.
+  const int status = kill_tree_and_reap(guard_);
   // It is gone, so what it wrote is all in the pipes: take it now.
   pump_answers(true);
   char buffer[8192];

@@ -1,99 +1,132 @@
 #include "fray/detail/child_launch.hpp"
 
-#include <boost/process/v2/posix/default_launcher.hpp>
-#include <boost/process/v2/process.hpp>
-#include <boost/process/v2/start_dir.hpp>
-#include <boost/process/v2/stdio.hpp>
 #include <fmt/format.h>
 
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <sys/prctl.h>
+#include <spawn.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
-#include <climits>
-#include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <unordered_map>
+#include <optional>
 #include <utility>
 
+#include "fray/detail/child_guard.hpp"
 #include "fray/detail/posix_fd.hpp"
 #include "fray/venv_errors.hpp"
+
+#ifndef FRAY_CHILD_GUARD_BUILD_PATH
+#error "FRAY_CHILD_GUARD_BUILD_PATH (fray-child-guard in the build tree) must be defined by the build"
+#endif
+#ifndef FRAY_CHILD_GUARD_INSTALL_PATH
+#error "FRAY_CHILD_GUARD_INSTALL_PATH (libexec/fray/fray-child-guard under the prefix) must be defined by the build"
+#endif
 
 namespace fray::detail {
 
 namespace asio = boost::asio;
-namespace bp = boost::process::v2;
 
 namespace {
 
-// Closes every descriptor not in `keep`, in the child (async-signal-safe).
-// Boost 1.81 closes only those above the highest one kept: an off-by-one
-// skips the gaps, where a descriptor the program opened without O_CLOEXEC
-// would leak into the child.
-void close_all_but(const std::vector<int>& keep) noexcept {
-  int low = 0;
-  for (;;) {
-    int next = INT_MAX;  // the lowest kept descriptor at or above `low`
-    for (int fd : keep) {
-      if (fd >= low && fd < next) next = fd;
-    }
-    if (next > low) ::syscall(SYS_close_range, unsigned(low), unsigned(next - 1), 0u);
-    if (next == INT_MAX) return;
-    low = next + 1;
-  }
+bool is_executable_file(const char* path) {
+  std::error_code ec;
+  return std::filesystem::is_regular_file(path, ec) && ::access(path, X_OK) == 0;
 }
 
-// Runs in the child between fork and exec: async-signal-safe calls only.
-struct ChildSetup {
-  pid_t parent;
-  int terminal;
-  const std::vector<int>* inherited;
-
-  bp::error_code on_exec_setup(bp::posix::default_launcher& launcher, const bp::filesystem::path&,
-                               const char* const*) const {
-    if (::setpgid(0, 0) == -1) return {errno, boost::system::system_category()};
-    if (::prctl(PR_SET_PDEATHSIG, SIGKILL) == -1) return {errno, boost::system::system_category()};
-    // The parent died before prctl: nobody would kill us.
-    if (::getppid() != parent) return {ESRCH, boost::system::system_category()};
-    if (terminal >= 0) ::tcsetpgrp(terminal, ::getpid());
-    for (int fd : *inherited) {
-      if (::fcntl(fd, F_SETFD, 0) == -1) return {errno, boost::system::system_category()};
-    }
-    close_all_but(launcher.fd_whitelist);
-    // Dispositions the launching thread's program may have changed; handled
-    // signals reset on exec by themselves, ignored ones would not.
-    struct sigaction default_action {};
-    default_action.sa_handler = SIG_DFL;
-    sigemptyset(&default_action.sa_mask);
-    for (int sig : {SIGPIPE, SIGINT, SIGTERM, SIGCHLD}) ::sigaction(sig, &default_action, nullptr);
-    sigset_t none;
-    sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
-    return {};
+std::optional<std::string> find_child_guard() {
+  if (const char* configured = std::getenv("FRAY_CHILD_GUARD"); configured != nullptr && *configured != '\0') {
+    if (!is_executable_file(configured)) return std::nullopt;
+    std::error_code ec;
+    return std::filesystem::absolute(configured, ec).string();
   }
-  // Boost 1.81's launcher calls exit() when exec fails, which would run this
-  // program's atexit handlers and static destructors in the child. Leave at
-  // once instead (the parent already has errno through its pipe). Variadic:
-  // Boost detects this hook with one argument list and calls it with another.
-  template <class... Args>
-  void on_exec_error(Args&&...) const {
-    ::_exit(127);
+  for (const char* candidate : {FRAY_CHILD_GUARD_BUILD_PATH, FRAY_CHILD_GUARD_INSTALL_PATH}) {
+    if (is_executable_file(candidate)) return std::string(candidate);
+  }
+  return std::nullopt;
+}
+
+// The guard's descriptors for one launch, all closed on the way out.
+struct SpawnFiles {
+  posix_spawn_file_actions_t actions;
+  SpawnFiles() { posix_spawn_file_actions_init(&actions); }
+  ~SpawnFiles() { posix_spawn_file_actions_destroy(&actions); }
+  // `fd` becomes `target` in the guard; a descriptor onto itself loses
+  // O_CLOEXEC there, so it reaches the child.
+  void give(int fd, int target) {
+    if (const int error = posix_spawn_file_actions_adddup2(&actions, fd, target)) {
+      throw ProcessLaunchFailed(fmt::format("cannot prepare a child's descriptors: {}", std::strerror(error)));
+    }
   }
 };
 
-// Boost.Process calls notify_fork on the context it launches with, in the
-// child too, where a mutex another thread held at fork time would deadlock.
-// A context only this thread ever touches cannot be in that state.
-asio::io_context& launch_context() {
-  thread_local asio::io_context context{1};
-  return context;
+struct SpawnAttributes {
+  posix_spawnattr_t attr;
+  SpawnAttributes() {
+    posix_spawnattr_init(&attr);
+    // Every signal blocked (the guard waits for its own with sigwaitinfo)
+    // and at its default (an ignored one would stay ignored in the child);
+    // a process group of its own, away from the driver's terminal signals.
+    sigset_t all;
+    sigfillset(&all);
+    posix_spawnattr_setsigmask(&attr, &all);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setpgroup(&attr, 0);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETPGROUP);
+  }
+  ~SpawnAttributes() { posix_spawnattr_destroy(&attr); }
+};
+
+std::string joined_fds(const std::vector<int>& fds) {
+  std::string text;
+  for (int fd : fds) {
+    if (!text.empty()) text += ',';
+    text += std::to_string(fd);
+  }
+  return text;
+}
+
+// The guard's report, read until it arrives or the guard closes the pipe.
+std::optional<child_guard::Report> read_report(int fd) {
+  child_guard::Report report{};
+  std::size_t got = 0;
+  while (got < sizeof report) {
+    const ssize_t n = ::read(fd, reinterpret_cast<char*>(&report) + got, sizeof report - got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return std::nullopt;
+    got += std::size_t(n);
+  }
+  return report;
+}
+
+void reap(pid_t pid) noexcept {
+  while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+  }
+}
+
+std::string launch_failure(const ChildLaunch& child, const std::optional<child_guard::Report>& report) {
+  const std::string exe = child.executable.string();
+  if (!report) return fmt::format("cannot start {}: its child guard exited before starting it", exe);
+  const char* reason = std::strerror(report->value);
+  switch (report->step) {
+    case child_guard::Step::chdir: {
+      std::error_code ec;
+      if (!std::filesystem::is_directory(*child.cwd, ec)) {
+        return fmt::format("cannot start {}: its working directory {} does not exist", exe, child.cwd->string());
+      }
+      return fmt::format("cannot start {}: cannot enter its working directory {}: {}", exe, child.cwd->string(),
+                         reason);
+    }
+    case child_guard::Step::setup:
+      return fmt::format("cannot start {}: its child guard could not set up: {}", exe, reason);
+    case child_guard::Step::exec:
+    case child_guard::Step::started:
+      break;
+  }
+  return fmt::format("cannot start {}: {}", exe, reason);
 }
 
 int pidfd_open(pid_t pid) noexcept {
@@ -105,54 +138,84 @@ int pidfd_open(pid_t pid) noexcept {
 #endif
 }
 
-// errno from the child says what failed, not which step: name the likely one.
-std::string launch_failure(const ChildLaunch& child, const bp::error_code& error) {
-  std::error_code ec;
-  if (child.cwd && !std::filesystem::is_directory(*child.cwd, ec)) {
-    return fmt::format("cannot start {}: its working directory {} does not exist", child.executable.string(),
-                       child.cwd->string());
-  }
-  return fmt::format("cannot start {}: {}", child.executable.string(), error.message());
-}
-
 }  // namespace
 
-pid_t launch_child(const ChildLaunch& child) {
-  std::vector<const char*> env;
-  env.reserve(child.env.size() + 1);
-  for (const auto& entry : child.env) env.push_back(entry.c_str());
-  env.push_back(nullptr);
-
-  bp::posix::default_launcher launcher;
-  launcher.env = env.data();
-  launcher.fd_whitelist.insert(launcher.fd_whitelist.end(), child.inherited.begin(), child.inherited.end());
-  const ChildSetup setup{::getpid(), child.terminal, &child.inherited};
-  bp::process_stdio stdio{child.stdin_fd, child.stdout_fd, child.stderr_fd};
-  const bp::filesystem::path exe(child.executable.string());
-  bp::error_code error;
-  // The executor overload: Boost 1.81's io_context overload drops the
-  // error_code and throws instead.
-  auto executor = launch_context().get_executor();
-  auto process = child.cwd ? launcher(executor, error, exe, child.args, stdio,
-                                      bp::process_start_dir(bp::filesystem::path(child.cwd->string())), setup)
-                           : launcher(executor, error, exe, child.args, stdio, setup);
-  if (error) {
-    // The child exited on its own: reap it.
-    if (launcher.pid > 0) {
-      while (::waitpid(launcher.pid, nullptr, 0) < 0 && errno == EINTR) {
-      }
+const std::string& child_guard_path() {
+  static const std::optional<std::string> found = find_child_guard();
+  if (!found) {
+    if (const char* configured = std::getenv("FRAY_CHILD_GUARD"); configured != nullptr && *configured != '\0') {
+      throw ProcessLaunchFailed(fmt::format("FRAY_CHILD_GUARD={} is not an executable file", configured));
     }
-    throw ProcessLaunchFailed(launch_failure(child, error));
+    throw ProcessLaunchFailed(fmt::format("fray's child guard program is in neither {} nor {}; set FRAY_CHILD_GUARD "
+                                          "to its path",
+                                          FRAY_CHILD_GUARD_BUILD_PATH, FRAY_CHILD_GUARD_INSTALL_PATH));
   }
-  const pid_t pid = process.id();
-  process.detach();  // the caller reaps it, after killing what it left behind
-  return pid;
+  return *found;
 }
 
-int kill_group_and_reap(pid_t pid) noexcept {
-  ::kill(-pid, SIGKILL);
+LaunchedChild launch_child(const ChildLaunch& child) {
+  const std::string& guard = child_guard_path();
+  int report_pipe[2];
+  if (::pipe2(report_pipe, O_CLOEXEC) != 0) {
+    throw ProcessLaunchFailed(fmt::format("cannot create a pipe: {}", std::strerror(errno)));
+  }
+  struct ClosePipe {
+    int* ends;
+    ~ClosePipe() {
+      close_fd(ends[0]);
+      close_fd(ends[1]);
+    }
+  } close_pipe{report_pipe};
+
+  SpawnFiles files;
+  files.give(child.stdin_fd, STDIN_FILENO);
+  files.give(child.stdout_fd, STDOUT_FILENO);
+  files.give(child.stderr_fd, STDERR_FILENO);
+  for (int fd : child.inherited) files.give(fd, fd);
+  files.give(report_pipe[1], report_pipe[1]);
+
+  std::vector<std::string> words{guard,
+                                 std::to_string(::getpid()),
+                                 std::to_string(report_pipe[1]),
+                                 std::to_string(child.terminal),
+                                 joined_fds(child.inherited),
+                                 child.cwd ? child.cwd->string() : std::string(),
+                                 child.executable.string()};
+  words.insert(words.end(), child.args.begin(), child.args.end());
+  std::vector<char*> argv;
+  argv.reserve(words.size() + 1);
+  for (auto& word : words) argv.push_back(word.data());
+  argv.push_back(nullptr);
+  std::vector<char*> envp;
+  envp.reserve(child.env.size() + 1);
+  for (const auto& entry : child.env) envp.push_back(const_cast<char*>(entry.c_str()));
+  envp.push_back(nullptr);
+
+  SpawnAttributes attributes;
+  pid_t guard_pid = -1;
+  if (const int error = ::posix_spawn(&guard_pid, guard.c_str(), &files.actions, &attributes.attr, argv.data(),
+                                      envp.data())) {
+    throw ProcessLaunchFailed(
+        fmt::format("cannot start {}: its child guard {} did not start: {}", child.executable.string(), guard,
+                    std::strerror(error)));
+  }
+  close_fd(report_pipe[1]);  // the guard's copy is the only writer now
+  const auto report = read_report(report_pipe[0]);
+  if (!report || report->step != child_guard::Step::started) {
+    reap(guard_pid);
+    throw ProcessLaunchFailed(launch_failure(child, report));
+  }
+  return LaunchedChild{guard_pid, pid_t(report->value)};
+}
+
+void terminate_tree(pid_t guard) noexcept { ::kill(guard, child_guard::stop_signal); }
+
+void kill_tree(pid_t guard) noexcept { ::kill(guard, child_guard::kill_signal); }
+
+int kill_tree_and_reap(pid_t guard) noexcept {
+  kill_tree(guard);
   int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+  while (::waitpid(guard, &status, 0) < 0 && errno == EINTR) {
   }
   return status;
 }
@@ -190,55 +253,6 @@ void ChildExitWatch::stop() noexcept {
   if (pidfd_) pidfd_->close(ignored);
   poll_.cancel();
   on_exit_ = nullptr;
-}
-
-std::vector<int> collect_descendants(pid_t root) {
-  std::unordered_multimap<int, int> children;
-  if (DIR* proc = ::opendir("/proc")) {
-    while (const dirent* entry = ::readdir(proc)) {
-      const char* name = entry->d_name;
-      if (name[0] < '0' || name[0] > '9') continue;
-      char path[300];
-      std::snprintf(path, sizeof path, "/proc/%s/stat", name);
-      const int fd = open_cloexec(path, O_RDONLY);
-      if (fd < 0) continue;
-      char text[512];
-      const ssize_t n = ::read(fd, text, sizeof text - 1);
-      ::close(fd);
-      if (n <= 0) continue;
-      text[n] = '\0';
-      // "pid (comm) state ppid ...": comm may hold spaces and parentheses.
-      const char* close_paren = std::strrchr(text, ')');
-      if (close_paren == nullptr) continue;
-      char state = 0;
-      int ppid = 0;
-      if (std::sscanf(close_paren + 1, " %c %d", &state, &ppid) != 2) continue;
-      children.emplace(ppid, std::atoi(name));
-    }
-    ::closedir(proc);
-  }
-  std::vector<int> found;
-  std::vector<int> frontier{root};
-  while (!frontier.empty()) {
-    const int parent = frontier.back();
-    frontier.pop_back();
-    auto [first, last] = children.equal_range(parent);
-    for (auto it = first; it != last; ++it) {
-      if (std::find(found.begin(), found.end(), it->second) != found.end()) continue;
-      found.push_back(it->second);
-      frontier.push_back(it->second);
-    }
-  }
-  return found;
-}
-
-void signal_group_and(pid_t group, const std::vector<int>& others, int sig) noexcept {
-  if (group > 0) ::kill(-group, sig);
-  for (int pid : others) {
-    ::kill(pid, sig);
-    // A descendant that made its own group takes that group along.
-    if (::getpgid(pid) == pid) ::kill(-pid, sig);
-  }
 }
 
 }  // namespace fray::detail

@@ -109,7 +109,7 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
   ~RunOperation() {
     // Only when the loop is torn down with the process still running (the
     // program is exiting): no zombie even then.
-    if (pid_ > 0 && !reaped_) kill_group_and_reap(pid_);
+    if (guard_ > 0 && !reaped_) kill_tree_and_reap(guard_);
     if (!finished_) complete(made_error<RuntimeStopped>());
   }
 
@@ -225,7 +225,9 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
     }
     started_ = Clock::now();
     try {
-      pid_ = launch_child(child);
+      const LaunchedChild launched = launch_child(child);
+      guard_ = launched.guard;
+      pid_ = launched.pid;
     } catch (...) {
       restore_terminal();
       throw;
@@ -234,13 +236,14 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
   }
 
   void watch_exit() {
-    exit_watch_.start(pid_, [self = shared_from_this()] { self->on_exit(); });
+    exit_watch_.start(guard_, [self = shared_from_this()] { self->on_exit(); });
   }
 
   void on_exit() {
     if (reaped_) return;
-    if (stop_ != StopReason::none) signal_group_and(0, descendants_, SIGKILL);
-    const int status = kill_group_and_reap(pid_);
+    // The guard has killed and reaped everything the child left behind; its
+    // status is the child's.
+    const int status = kill_tree_and_reap(guard_);
     reaped_ = true;
     result_.elapsed = Clock::now() - started_;
     if (WIFEXITED(status)) {
@@ -266,19 +269,13 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
   }
 
   void stop(StopReason reason) {
-    if (finished_ || reaped_ || stop_ != StopReason::none || pid_ <= 0) return;
+    if (finished_ || reaped_ || stop_ != StopReason::none || guard_ <= 0) return;
     stop_ = reason;
-    descendants_ = collect_descendants(pid_);
-    signal_group_and(pid_, descendants_, SIGTERM);
+    terminate_tree(guard_);
     grace_.expires_after(options_.kill_grace);
     grace_.async_wait([self = shared_from_this()](const boost::system::error_code& error) {
       if (error || self->reaped_) return;
-      for (int pid : collect_descendants(self->pid_)) {
-        if (std::find(self->descendants_.begin(), self->descendants_.end(), pid) == self->descendants_.end()) {
-          self->descendants_.push_back(pid);
-        }
-      }
-      signal_group_and(self->pid_, self->descendants_, SIGKILL);
+      kill_tree(self->guard_);
     });
   }
 
@@ -353,7 +350,7 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
     switch (stop_) {
       case StopReason::timeout:
         return std::make_exception_ptr(ProcessTimeout(
-            fmt::format("{} (pid {}) did not finish within {} ms: its process group was killed", name, pid_,
+            fmt::format("{} (pid {}) did not finish within {} ms: it and every process it started were killed", name, pid_,
                         options_.timeout->count()),
             std::move(result_)));
       case StopReason::cancelled:
@@ -406,12 +403,12 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
   std::array<char, 16384> out_buffer_{}, err_buffer_{};
   LineSplitter out_lines_, err_lines_;
 
-  pid_t pid_ = -1;
+  pid_t guard_ = -1;  // the child guard: signalled, watched and reaped
+  pid_t pid_ = -1;    // the program's own pid, for the result and messages
   int terminal_ = -1;
   Clock::time_point started_{};
   bool reaped_ = false, out_open_ = false, err_open_ = false, finished_ = false;
   StopReason stop_ = StopReason::none;
-  std::vector<int> descendants_;
   ProcessResult result_;
 };
 

@@ -213,7 +213,8 @@ class WorkerProcess : public std::enable_shared_from_this<WorkerProcess> {
   WorkerJournal journal_;
   int to_worker_ = -1, bell_read_ = -1, out_read_ = -1, err_read_ = -1;
   int child_in_ = -1, child_bell_ = -1, child_stdout_ = -1, child_stderr_ = -1;
-  int pid_ = -1;
+  int pid_ = -1;    // the worker's own pid (SIGINT for cancels goes here)
+  int guard_ = -1;  // its child guard: watched, reaped, and told to kill the tree
 
   // Guarded by the owner's mutex.
   std::string out_;

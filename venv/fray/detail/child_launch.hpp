@@ -1,14 +1,23 @@
-// Starting a child process the way every fray supervisor does, through
-// Boost.Process v2: in a process group of its own (so a timeout or cancel can
-// signal everything it started), with PR_SET_PDEATHSIG(SIGKILL) (so it dies
-// with the thread that started it, and with the program), with default
-// signal dispositions and an empty signal mask, and with exactly the
-// descriptors it is given: stdin, stdout, stderr, plus `inherited` under
-// their own numbers. Its environment is `env` and nothing else.
+// Starting a child process the way every fray supervisor does (a
+// `venv.run` command, a Python worker, an env build, a job replica): under
+// its own child guard (fray/detail/child_guard.hpp), which starts it in a
+// process group of its own with PR_SET_PDEATHSIG(SIGKILL), with default
+// signal dispositions and an empty signal mask, in `cwd`, with exactly the
+// descriptors it is given (stdin, stdout, stderr, plus `inherited` under
+// their own numbers) and the environment `env` and nothing else; the guard
+// makes sure that everything the child starts goes when fray stops it or
+// when the driver dies.
 //
-// The caller owns the pid: it must reap it (ChildExitWatch tells when).
-// PR_SET_PDEATHSIG follows the launching thread, so launch from a thread
-// that lives as long as the program (fray's process and worker threads).
+// The guard is started with posix_spawn (glibc: clone(CLONE_VM|CLONE_VFORK)),
+// so the cost does not grow with the driver's memory, and what runs between
+// the split and exec is glibc's, which allocates nothing, takes no lock and
+// writes nothing the driver reads. The driver reads the outcome (the child's
+// pid, or which step failed and its errno) from a pipe.
+//
+// The caller owns the guard: it must reap it (ChildExitWatch tells when).
+// The guard's PR_SET_PDEATHSIG follows the launching thread, so launch from
+// a thread that lives as long as the program (fray's process and worker
+// threads).
 #pragma once
 
 #include <boost/asio/io_context.hpp>
@@ -36,22 +45,27 @@ struct ChildLaunch {
   int terminal = -1;           // >= 0: the child's group becomes this terminal's foreground
 };
 
-// Starts the child and returns its pid. Throws ProcessLaunchFailed, with
-// the reason, when it cannot be started (nothing is left behind: a child
-// that failed to exec has been reaped).
-pid_t launch_child(const ChildLaunch& child);
+struct LaunchedChild {
+  pid_t guard = -1;  // what fray signals, watches and reaps
+  pid_t pid = -1;    // the program's own pid (what users see)
+};
 
-// Every process under `pid` (children, their children...), from /proc.
-std::vector<int> collect_descendants(pid_t pid);
-// Sends `sig` to process group `group` (when > 0) and to each of `others`,
-// with the group each of them leads (a descendant that left the group with
-// setsid or setpgid takes its own group along).
-void signal_group_and(pid_t group, const std::vector<int>& others, int sig) noexcept;
+// Starts the child under its guard. Throws ProcessLaunchFailed, with the
+// reason, when it cannot be started (nothing is left behind: a guard whose
+// child failed to start has been reaped).
+LaunchedChild launch_child(const ChildLaunch& child);
 
-// Kills what is left in the process group `pid` leads, then reaps `pid`
-// (its zombie keeps the group id from being reused until then); returns its
-// wait status.
-int kill_group_and_reap(pid_t pid) noexcept;
+// SIGTERM to every process the child's tree holds, in any group or session.
+void terminate_tree(pid_t guard) noexcept;
+// SIGKILL to every process the child's tree holds; the guard then exits.
+void kill_tree(pid_t guard) noexcept;
+// kill_tree, then reaps the guard (which exits once the tree is gone);
+// returns its wait status, which is the child's.
+int kill_tree_and_reap(pid_t guard) noexcept;
+
+// Where fray-child-guard is: $FRAY_CHILD_GUARD, else the build tree, else
+// the install prefix. Throws ProcessLaunchFailed when it is in none.
+const std::string& child_guard_path();
 
 // Calls `on_exit` on `io`'s thread once a child has exited, without reaping
 // it (the caller reaps, after killing what it left in its group). Uses a

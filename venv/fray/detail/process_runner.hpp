@@ -3,12 +3,12 @@
 // PR_SET_PDEATHSIG (which follows the thread that forked) stays armed for as
 // long as the program runs.
 //
-// Each child runs in a process group of its own with PR_SET_PDEATHSIG(SIGKILL).
-// When it exits, whatever it left in its group is killed before it is reaped
-// (its pid keeps the group id reserved until then). On timeout or cancel the
-// group (and every descendant found under /proc, in case one made its own
-// session) gets SIGTERM, then SIGKILL after the grace period. Every child is
-// reaped; every descriptor is O_CLOEXEC.
+// Each child runs under its child guard (fray/detail/child_guard.hpp), in a
+// process group of its own with PR_SET_PDEATHSIG(SIGKILL). When it exits,
+// whatever it started (in any group or session) is killed and reaped before
+// its run completes. On timeout or cancel every process of its tree gets
+// SIGTERM, then SIGKILL after the grace period. Every child is reaped; every
+// descriptor is O_CLOEXEC.
 #pragma once
 
 #include <boost/asio/io_context.hpp>
