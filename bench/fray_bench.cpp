@@ -22,8 +22,8 @@ using namespace fray::bench;
 constexpr std::string_view usage_text = R"(usage: fray-bench [--suite NAME]... [--json FILE] [--quick] [--python EXE] [--help]
 
 Measures fray's scheduling latency, throughput and cost, and the peers a user
-would pick instead (std::async, Asio, Python pools, venv, pip, fork/exec), in
-the same run. Progress goes to stderr, the table to stdout.
+would pick instead (std::async, Asio, Python pools and subprocess, venv, pip,
+fork/exec), in the same run. Progress goes to stderr, the table to stdout.
 
 options:
   --suite NAME   run one suite; repeat to run several (default: all)
@@ -33,6 +33,8 @@ options:
                    python  calls into Python workers
                    venv    isolated Python environments
                    jobs    local jobs
+                 python and venv also start processes while fray-bench (and
+                 then a Python peer) holds 4 GiB: they need that much free
   --json FILE    also write the results as JSON to FILE (docs/bench-contract.md)
   --quick        shorten every suite: `--suite all --quick` ends in under 60 s
   --python EXE   interpreter for the Python peers (a path, or a name looked up
@@ -76,6 +78,8 @@ std::vector<Suite> all_suites() {
        {}},
       {"venv",
        {{"fray venv metrics", run_venv_suite},
+        {"peer py_subprocess", peer_py_subprocess},
+        {"peer py_subprocess_big", peer_py_subprocess_big},
         {"peer venv_plain", peer_venv_plain},
         {"peer pip_install_one_wheel", peer_pip_install_one_wheel}},
        {}},
@@ -93,6 +97,11 @@ void set_contract_peers(Report& report) {
   report.set_peer_for("py_call_roundtrip", "py_mp_pool_roundtrip");
   report.set_peer_for("py_call_throughput", "py_mp_pool_throughput");
   report.set_peer_for("py_worker_cold_start", "python_startup");
+  report.set_peer_for("py_worker_cold_start_big", "python_startup");
+  // venv_run_true is not in the contract: fray-bench's own baseline for
+  // process_spawn_big_driver, the same runs from a small driver.
+  report.set_peer_for("venv_run_true", "py_subprocess");
+  report.set_peer_for("process_spawn_big_driver", "py_subprocess_big");
   report.set_peer_for("venv_build_empty", "venv_plain");
   report.set_peer_for("venv_build_one_wheel", "pip_install_one_wheel");
   report.set_peer_for("job_local_roundtrip", "process_spawn");

@@ -281,6 +281,18 @@ void peer_python_startup(Report& report, const SuiteOptions& options) {
   report.peer("python_startup", latency_from_samples(std::move(samples)));
 }
 
+void peer_py_subprocess(Report& report, const SuiteOptions& options) {
+  record_python_peer(report, options, "venv", "py_subprocess", "subprocess_peer.py", "small",
+                     pick(options, 200, 50), pick(options, 20, 5));
+}
+
+// Few samples, as for process_spawn_big_driver: each start may be slow from
+// a process this big.
+void peer_py_subprocess_big(Report& report, const SuiteOptions& options) {
+  record_python_peer(report, options, "venv", "py_subprocess_big", "subprocess_peer.py", "big",
+                     pick(options, 20, 10), 2);
+}
+
 void peer_venv_plain(Report& report, const SuiteOptions& options) {
   if (!have_python(report, options, "venv", "venv_plain")) return;
   const std::size_t warmup = 1, runs = pick(options, 7, 3);

@@ -23,6 +23,10 @@ void peer_py_mp_pool_roundtrip(Report& report, const SuiteOptions& options);
 void peer_py_mp_pool_throughput(Report& report, const SuiteOptions& options);
 void peer_python_startup(Report& report, const SuiteOptions& options);
 void peer_venv_plain(Report& report, const SuiteOptions& options);
+// subprocess.run(["true"]) from a small Python process, and from one holding
+// 4 GiB (the peers of venv_run_true and process_spawn_big_driver).
+void peer_py_subprocess(Report& report, const SuiteOptions& options);
+void peer_py_subprocess_big(Report& report, const SuiteOptions& options);
 // Skips as "venv-peers" when the interpreter lacks pip (>= 22.3, for
 // --python), setuptools or, for setuptools < 70.1, wheel.
 void peer_pip_install_one_wheel(Report& report, const SuiteOptions& options);

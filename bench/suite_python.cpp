@@ -1,10 +1,12 @@
 // The python suite's fray metrics (bench-contract.md): a call of a Python
 // function in a warm worker of an isolated env, pipelined calls over a pool
 // of two warm workers, a mix of calls that crash, time out and are
-// cancelled, and a worker's cold start. The env holds no packages
-// and uses the interpreter of the Python peers (python_startup,
-// py_mp_pool_*); the function is the peers' own: `def noop(): return None`,
-// in a module of the workers' working directory.
+// cancelled, and a worker's cold start (from this small process, then while
+// it holds 4 GiB). The env holds no packages and uses the interpreter of the
+// Python peers (python_startup, py_mp_pool_*); the function is the peers'
+// own: `def noop(): return None`, in a module of the workers' working
+// directory.
+#include "held_memory.hpp"
 #include "suites.hpp"
 
 #include <fray/detail/fs_util.hpp>
@@ -65,6 +67,20 @@ void run_mixed_calls(WorkerPool& pool, std::size_t n) {
   for (auto& call : in_flight) settle(call);
 }
 
+// Starts `n` one-worker pools after 2 untimed ones, each until its first
+// result: a worker's cold start in an env that is already built.
+Measurement time_cold_starts(const IsolatedVirtualEnv& env, const std::filesystem::path& dir, std::size_t n) {
+  std::vector<std::int64_t> samples;
+  for (std::size_t i = 0; i < n + 2; ++i) {
+    const auto start = clock::now();
+    WorkerPool pool(env, bench_pool(dir, 1));
+    pool.call<void>("fray_bench_calls:noop").get();
+    const auto stop = clock::now();
+    if (i >= 2) samples.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(stop - start).count());
+  }
+  return latency_from_samples(std::move(samples));
+}
+
 }  // namespace
 
 void run_python_suite(Report& report, const SuiteOptions& options) {
@@ -119,15 +135,19 @@ void run_python_suite(Report& report, const SuiteOptions& options) {
   {
     const std::size_t n = options.quick ? 10 : 30;
     progress(fmt::format("python py_worker_cold_start: {} pools started, each until its first result", n));
-    std::vector<std::int64_t> samples;
-    for (std::size_t i = 0; i < n + 2; ++i) {
-      const auto start = clock::now();
-      WorkerPool pool(env, bench_pool(scratch.path(), 1));
-      pool.call<void>("fray_bench_calls:noop").get();
-      const auto stop = clock::now();
-      if (i >= 2) samples.push_back(std::chrono::duration_cast<std::chrono::nanoseconds>(stop - start).count());
-    }
-    report.metric("py_worker_cold_start", latency_from_samples(std::move(samples)));
+    report.metric("py_worker_cold_start", time_cold_starts(env, scratch.path(), n));
+  }
+
+  {
+    // A worker is a child process, so a fork-based launcher copies the
+    // driver's page tables on each start: the same starts from a big driver.
+    progress("python py_worker_cold_start_big: touching 4 GiB to hold");
+    const auto held = hold_for(report, "python", "py_worker_cold_start_big", kBigDriverBytes);
+    if (!held) return;
+    const std::size_t n = options.quick ? 10 : 20;
+    progress(fmt::format("python py_worker_cold_start_big: {} pools started, each until its first result, holding 4 GiB",
+                         n));
+    report.metric("py_worker_cold_start_big", time_cold_starts(env, scratch.path(), n));
   }
 }
 

@@ -1,7 +1,9 @@
 // The venv suite's fray metrics (bench-contract.md): opening a cached env,
+// running `true` in it (from this small process, then while it holds 4 GiB),
 // building an empty one, building one with a local wheel. Every build gets a
 // cache without that env (it is removed before each run); the interpreter's
 // probe stays cached, as it does on a machine that has used fray before.
+#include "held_memory.hpp"
 #include "suites.hpp"
 
 #include <fray/detail/fs_util.hpp>
@@ -80,6 +82,34 @@ std::vector<std::int64_t> time_builds(const VenvOptions& options, std::size_t wa
   return samples;
 }
 
+// `env.run({"true"})` timed until each process is reaped: what starting a
+// process in an env costs the driver, with the process itself doing nothing.
+std::vector<std::int64_t> time_run_true(const IsolatedVirtualEnv& env, std::size_t warmup, std::size_t n) {
+  return time_each(warmup, n, [&env] {
+    const ProcessResult result = env.run({"true"}).get();
+    if (!result.ok()) {
+      throw std::runtime_error(fmt::format("venv: `true` in the env ended with status {}", result.status()));
+    }
+  });
+}
+
+// venv_run_true, then process_spawn_big_driver: the same runs while this
+// process holds 4 GiB, since a fork-based launcher copies the driver's page
+// tables on every start and so gets slower as the driver grows.
+void measure_run_true(Report& report, const IsolatedVirtualEnv& env, const SuiteOptions& options) {
+  const std::size_t n = options.quick ? 50 : 200;
+  progress(fmt::format("venv venv_run_true: {} runs of `true` in the env", n));
+  report.metric("venv_run_true", latency_from_samples(time_run_true(env, options.quick ? 5 : 20, n)));
+
+  progress("venv process_spawn_big_driver: touching 4 GiB to hold");
+  const auto held = hold_for(report, "venv", "process_spawn_big_driver", kBigDriverBytes);
+  if (!held) return;
+  // Each start costs a few hundred ms from a driver this big: few samples.
+  const std::size_t big_n = options.quick ? 10 : 20;
+  progress(fmt::format("venv process_spawn_big_driver: {} runs of `true` in the env, holding 4 GiB", big_n));
+  report.metric("process_spawn_big_driver", latency_from_samples(time_run_true(env, 2, big_n)));
+}
+
 }  // namespace
 
 void run_venv_suite(Report& report, const SuiteOptions& options) {
@@ -97,6 +127,7 @@ void run_venv_suite(Report& report, const SuiteOptions& options) {
     progress(fmt::format("venv venv_cache_hit: {} opens of a built env", n));
     auto samples = time_each(options.quick ? 20 : 100, n, [&base] { IsolatedVirtualEnv env(base); });
     report.metric("venv_cache_hit", latency_from_samples(std::move(samples)));
+    measure_run_true(report, built, options);
   }
 
   report.metric("venv_build_empty",
