@@ -1,0 +1,323 @@
+// Starting child processes: a driver holding a lot of memory starts runs and
+// Python workers that all work; every way a launch can fail gives a typed
+// error whose message names the cause (these messages are part of the
+// contract: a new launcher must keep them); and a failed launch leaves no
+// zombie and no descriptor behind. Real processes in real envs; offline.
+#include "test_support.hpp"
+#include "venv_test_support.hpp"
+
+#include <fray/python.hpp>
+
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+
+using namespace fray_test;
+using namespace std::chrono_literals;
+using fray::IsolatedVirtualEnv;
+using fray::RunOptions;
+using fray::WorkerPool;
+using fray::WorkerPoolOptions;
+
+namespace {
+
+// The plain env (the system interpreter, no packages) these tests run in.
+const IsolatedVirtualEnv& plain_env() {
+  static IsolatedVirtualEnv env(venv_options(shared_cache()));
+  return env;
+}
+
+// The error `future` fails with, which must be an E.
+template <class E, class F>
+E error_of(F&& future) {
+  try {
+    std::forward<F>(future).get();
+  } catch (const E& e) {
+    return e;
+  } catch (const std::exception& e) {
+    FAIL("the call failed with another error: " << e.what());
+  }
+  FAIL("the call did not fail");
+  throw std::logic_error("unreachable");
+}
+
+// The PATH a run of `env` gets.
+std::string child_path(const IsolatedVirtualEnv& env) {
+  for (const auto& entry : env.child_environment()) {
+    if (entry.starts_with("PATH=")) return entry.substr(5);
+  }
+  return "";
+}
+
+// A file with `text` and `mode`.
+fs::path make_file(const fs::path& file, const std::string& text, fs::perms mode) {
+  write_text(file, text);
+  fs::permissions(file, mode);
+  return file;
+}
+
+constexpr auto kExecutable = fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec;
+constexpr auto kReadWrite = fs::perms::owner_read | fs::perms::owner_write;
+
+// Bytes that are neither an ELF header nor a "#!" line: execve says ENOEXEC.
+constexpr char kGarbageBytes[] = "\x01\x02garbage, no shebang\x7f\x00\xff\n";
+const std::string kGarbage(kGarbageBytes, sizeof kGarbageBytes - 1);
+
+// Anonymous memory touched page by page: resident in this process.
+class ResidentMemory {
+ public:
+  explicit ResidentMemory(std::size_t bytes) : bytes_(bytes) {
+    base_ = ::mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base_ == MAP_FAILED) throw std::runtime_error("cannot map the driver's memory");
+    auto* bytes_at = static_cast<volatile char*>(base_);
+    for (std::size_t at = 0; at < bytes; at += 4096) bytes_at[at] = char(at >> 12);
+  }
+  ResidentMemory(const ResidentMemory&) = delete;
+  ~ResidentMemory() { ::munmap(base_, bytes_); }
+
+ private:
+  void* base_;
+  std::size_t bytes_;
+};
+
+// This process's resident set, from /proc/self/status.
+std::size_t resident_bytes() {
+  std::istringstream status(read_text("/proc/self/status"));
+  for (std::string line; std::getline(status, line);) {
+    if (line.starts_with("VmRSS:")) return std::stoull(line.substr(6)) * 1024;
+  }
+  return 0;
+}
+
+// An env of its own (in a cache of its own) whose bin/python the test may
+// break without harming the shared envs.
+struct PrivateEnv {
+  TempDir cache{"fray-launch-cache-"};
+  IsolatedVirtualEnv env{venv_options(cache.path())};
+  // bin/python becomes a regular file with `text` and `mode`.
+  void replace_python(const std::string& text, fs::perms mode) {
+    fs::remove(env.python());
+    make_file(env.python(), text, mode);
+  }
+};
+
+WorkerPoolOptions quiet_pool(std::string name) {
+  return WorkerPoolOptions{}.with_name(std::move(name)).with_max_workers(1).with_log_sink([](const fray::WorkerLogLine&) {});
+}
+
+}  // namespace
+
+// --- a big driver ------------------------------------------------------------
+
+TEST_CASE("a driver holding 2 GiB starts 25 runs and 25 Python workers at once, and every one works") {
+  Watchdog watchdog("50 children of a 2 GiB driver", 300s);
+  const IsolatedVirtualEnv& env = plain_env();
+  constexpr std::size_t kHeld = std::size_t(2) << 30;
+  const ResidentMemory held(kHeld);
+  INFO("resident: " << resident_bytes());
+  REQUIRE(resident_bytes() >= kHeld);
+
+  std::vector<fray::Future<fray::ProcessResult>> runs;
+  std::vector<std::unique_ptr<WorkerPool>> pools;
+  std::vector<fray::Future<int>> calls;
+  for (int i = 0; i < 50; ++i) {
+    if (i % 2 == 0) {
+      runs.push_back(env.run({"sh", "-c", "echo \"run $1\"", "sh", std::to_string(i)}));
+    } else {
+      pools.push_back(std::make_unique<WorkerPool>(env, quiet_pool(fmt::format("big{}", i))));
+      calls.push_back(pools.back()->call<int>("operator:add", 1000, i));
+    }
+  }
+  for (std::size_t k = 0; k < runs.size(); ++k) {
+    const fray::ProcessResult result = runs[k].get();
+    INFO("run " << 2 * k << ": stderr " << result.err);
+    CHECK(result.exit_code == 0);
+    CHECK(result.out == fmt::format("run {}\n", 2 * k));
+  }
+  for (std::size_t k = 0; k < calls.size(); ++k) {
+    CAPTURE(k);
+    CHECK(calls[k].get() == int(1000 + 2 * k + 1));
+  }
+  pools.clear();
+  CHECK(zombie_children() == 0);
+}
+
+// --- why a launch fails --------------------------------------------------------
+
+TEST_CASE("a command that is missing, or no executable file, fails with CommandNotFound naming it and the PATH searched") {
+  const IsolatedVirtualEnv& env = plain_env();
+  TempDir dir("fray-launch-");
+  const std::string path = child_path(env);
+  REQUIRE_FALSE(path.empty());
+  const auto not_found = [&](const std::string& command) {
+    return fmt::format("{}: command not found (not an executable file on the env's PATH {})", command, path);
+  };
+
+  // Not on PATH.
+  CHECK(std::string(error_of<fray::CommandNotFound>(env.run({"fray-no-such-command"})).what()) ==
+        not_found("fray-no-such-command"));
+  // A path to nothing.
+  const std::string missing = (dir / "missing").string();
+  CHECK(std::string(error_of<fray::CommandNotFound>(env.run({missing})).what()) == not_found(missing));
+  // A file without execute permission (even for root), and a directory.
+  const std::string plain = make_file(dir / "not-executable", "#!/bin/sh\necho ran\n", kReadWrite).string();
+  CHECK(std::string(error_of<fray::CommandNotFound>(env.run({plain})).what()) == not_found(plain));
+  fs::create_directory(dir / "a-directory");
+  const std::string directory = (dir / "a-directory").string();
+  CHECK(std::string(error_of<fray::CommandNotFound>(env.run({directory})).what()) == not_found(directory));
+  // The same file, once executable, runs.
+  fs::permissions(plain, kExecutable);
+  CHECK(trimmed(env.run({plain}).get().out) == "ran");
+}
+
+TEST_CASE("a missing working directory fails the run with InvalidOptions naming it, and a pool with one is refused") {
+  const IsolatedVirtualEnv& env = plain_env();
+  TempDir dir("fray-launch-");
+  const fs::path missing = dir / "missing";
+  CHECK(std::string(error_of<fray::InvalidOptions>(env.run({"pwd"}, RunOptions{}.with_cwd(missing))).what()) ==
+        fmt::format("run: the working directory {} does not exist", missing.string()));
+  // A file is no directory either.
+  const fs::path file = make_file(dir / "file", "", kReadWrite);
+  CHECK(std::string(error_of<fray::InvalidOptions>(env.run({"pwd"}, RunOptions{}.with_cwd(file))).what()) ==
+        fmt::format("run: the working directory {} does not exist", file.string()));
+  try {
+    WorkerPool pool(env, WorkerPoolOptions{}.with_cwd(missing));
+    FAIL("a pool with a missing working directory was made");
+  } catch (const fray::InvalidOptions& e) {
+    CHECK(std::string(e.what()) == fmt::format("the workers' working directory {} does not exist", missing.string()));
+  }
+}
+
+TEST_CASE("a working directory removed between run() and the launch fails the run with ProcessLaunchFailed naming it") {
+  Watchdog watchdog("a launch behind a blocked process thread", 120s);
+  const IsolatedVirtualEnv& env = plain_env();
+  TempDir dir("fray-launch-");
+  const fs::path cwd = dir / "workdir";
+  fs::create_directory(cwd);
+  // Processes start on fray's process thread, after run() has checked the
+  // directory (fray/detail/process_runner.hpp). A stream callback runs on
+  // that thread: holding it there keeps the next launch waiting while the
+  // directory goes.
+  std::mutex mutex;
+  std::condition_variable changed;
+  bool holding = false, release = false;
+  auto holder = env.run({"sh", "-c", "echo hold; exec sleep 30"}, RunOptions{}.with_kill_grace(100ms).stream_stdout([&](std::string_view) {
+    std::unique_lock lock(mutex);
+    holding = true;
+    changed.notify_all();
+    // Bounded, so a broken test cannot wedge the process thread for good.
+    changed.wait_for(lock, 60s, [&] { return release; });
+  }));
+  {
+    std::unique_lock lock(mutex);
+    REQUIRE(changed.wait_for(lock, 60s, [&] { return holding; }));
+  }
+  auto launch = env.run({"/bin/sh", "-c", "pwd"}, RunOptions{}.with_cwd(cwd));
+  fs::remove(cwd);
+  {
+    std::lock_guard guard(mutex);
+    release = true;
+  }
+  changed.notify_all();
+  try {
+    const auto result = launch.get();
+    FAIL("the process started in a directory that was gone (out: " << result.out
+         << "); if launches no longer wait for the process thread, this test needs another way in");
+  } catch (const fray::ProcessLaunchFailed& e) {
+    CHECK(std::string(e.what()) == fmt::format("cannot start /bin/sh: its working directory {} does not exist", cwd.string()));
+  }
+  holder.cancel();
+  CHECK_THROWS_AS(holder.get(), fray::TaskCancelled);
+}
+
+TEST_CASE("an executable file the kernel cannot run fails with ProcessLaunchFailed saying why: no program, or a missing interpreter") {
+  const IsolatedVirtualEnv& env = plain_env();
+  TempDir dir("fray-launch-");
+  // Execute permission, but neither an ELF file nor a script: ENOEXEC (not
+  // run by a shell instead, as execvp would).
+  const std::string garbage = make_file(dir / "garbage", kGarbage, kExecutable).string();
+  CHECK(std::string(error_of<fray::ProcessLaunchFailed>(env.run({garbage})).what()) ==
+        fmt::format("cannot start {}: Exec format error", garbage));
+  // A script whose interpreter does not exist: ENOENT from exec.
+  const std::string orphan_script = make_file(dir / "script", "#!/nonexistent/interpreter\necho ran\n", kExecutable).string();
+  CHECK(std::string(error_of<fray::ProcessLaunchFailed>(env.run({orphan_script})).what()) ==
+        fmt::format("cannot start {}: No such file or directory", orphan_script));
+  // Found on PATH, the same (the message names the file found).
+  auto on_path = RunOptions{}.with_env("PATH", dir.path().string());
+  CHECK(std::string(error_of<fray::ProcessLaunchFailed>(env.run({"garbage"}, on_path)).what()) ==
+        fmt::format("cannot start {}: Exec format error", garbage));
+  // The env is unharmed.
+  CHECK(env.run({"true"}).get().ok());
+}
+
+TEST_CASE("a worker whose interpreter cannot be executed fails its call with WorkerCrashed saying why") {
+  Watchdog watchdog("workers that cannot start", 120s);
+  PrivateEnv broken;
+  const std::string python = broken.env.python().string();
+  SUBCASE("no program") {
+    broken.replace_python(kGarbage, kExecutable);
+    WorkerPool pool(broken.env, quiet_pool("noexec"));
+    const auto crashed = error_of<fray::WorkerCrashed>(pool.call<int>("operator:add", 1, 2));
+    CHECK(std::string(crashed.what()) == fmt::format("the Python worker noexec#1 could not start: cannot start {}: Exec format error", python));
+  }
+  SUBCASE("missing") {
+    fs::remove(broken.env.python());
+    WorkerPool pool(broken.env, quiet_pool("missing"));
+    const auto crashed = error_of<fray::WorkerCrashed>(pool.call<int>("operator:add", 1, 2));
+    CHECK(std::string(crashed.what()) ==
+          fmt::format("the Python worker missing#1 could not start: cannot start {}: No such file or directory", python));
+  }
+  SUBCASE("not executable") {
+    broken.replace_python("#!/bin/sh\n", kReadWrite);
+    WorkerPool pool(broken.env, quiet_pool("noperm"));
+    const auto crashed = error_of<fray::WorkerCrashed>(pool.call<int>("operator:add", 1, 2));
+    CHECK(std::string(crashed.what()) ==
+          fmt::format("the Python worker noperm#1 could not start: cannot start {}: Permission denied", python));
+  }
+}
+
+// --- what a failed launch leaves ---------------------------------------------------
+
+TEST_CASE("failed launches of runs and workers leave no zombie and no new file descriptor") {
+  Watchdog watchdog("failed launches", 300s);
+  const IsolatedVirtualEnv& env = plain_env();
+  TempDir dir("fray-launch-");
+  const std::string garbage = make_file(dir / "garbage", kGarbage, kExecutable).string();
+  const std::string orphan_script = make_file(dir / "script", "#!/nonexistent/interpreter\n", kExecutable).string();
+  PrivateEnv broken;
+  broken.replace_python(kGarbage, kExecutable);
+  const auto failed_run = [&](int i) {
+    switch (i % 4) {
+      case 0: return error_of<fray::ProcessLaunchFailed>(env.run({garbage})).what() != nullptr;
+      case 1: return error_of<fray::ProcessLaunchFailed>(env.run({orphan_script}, RunOptions{}.with_input("in"))).what() != nullptr;
+      case 2: return error_of<fray::CommandNotFound>(env.run({"fray-no-such-command"})).what() != nullptr;
+      default:
+        return error_of<fray::InvalidOptions>(env.run({"true"}, RunOptions{}.with_cwd(dir / "missing"))).what() != nullptr;
+    }
+  };
+  const auto failed_pool = [&] {
+    WorkerPool pool(broken.env, quiet_pool("broken"));
+    for (int call = 0; call < 3; ++call) (void)error_of<fray::WorkerCrashed>(pool.call<int>("operator:add", 1, 2));
+  };
+  // The process and worker threads' own descriptors exist after a first use.
+  CHECK(env.run({"true"}).get().ok());
+  for (int i = 0; i < 4; ++i) failed_run(i);
+  failed_pool();
+  const int fds_before = open_fds();
+  CHECK(zombie_children() == 0);
+  for (int i = 0; i < 200; ++i) failed_run(i);
+  for (int i = 0; i < 10; ++i) failed_pool();
+  CHECK(zombie_children() == 0);
+  // A pool's descriptors are closed on its I/O thread once it is gone, so
+  // the count is polled (a bound, not a timing); and the warm-up's may still
+  // be open when the count was taken, so it may drop below. A leak per
+  // launch would leave hundreds more.
+  const bool no_new_fd = eventually([&] { return open_fds() <= fds_before; });
+  INFO("descriptors before: " << fds_before << ", after: " << open_fds());
+  CHECK(no_new_fd);
+  // And the launcher still works.
+  CHECK(trimmed(env.run({"sh", "-c", "echo fine"}).get().out) == "fine");
+}
