@@ -6,10 +6,14 @@
 #include "test_support.hpp"
 #include "venv_test_support.hpp"
 
+#include <fray/detail/child_launch.hpp>
 #include <fray/python.hpp>
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <condition_variable>
 #include <memory>
@@ -28,20 +32,6 @@ namespace {
 const IsolatedVirtualEnv& plain_env() {
   static IsolatedVirtualEnv env(venv_options(shared_cache()));
   return env;
-}
-
-// The error `future` fails with, which must be an E.
-template <class E, class F>
-E error_of(F&& future) {
-  try {
-    std::forward<F>(future).get();
-  } catch (const E& e) {
-    return e;
-  } catch (const std::exception& e) {
-    FAIL("the call failed with another error: " << e.what());
-  }
-  FAIL("the call did not fail");
-  throw std::logic_error("unreachable");
 }
 
 // The PATH a run of `env` gets.
@@ -320,4 +310,77 @@ TEST_CASE("failed launches of runs and workers leave no zombie and no new file d
   CHECK(no_new_fd);
   // And the launcher still works.
   CHECK(trimmed(env.run({"sh", "-c", "echo fine"}).get().out) == "fine");
+}
+
+// --- what the child is given ---------------------------------------------------
+
+namespace {
+
+std::string read_all(int fd) {
+  std::string text;
+  char buffer[4096];
+  for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) != 0;) {
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) break;
+    text.append(buffer, std::size_t(n));
+  }
+  return text;
+}
+
+// Restores the current directory when the test ends, passed or failed.
+struct WorkingDirectory {
+  fs::path saved = fs::current_path();
+  ~WorkingDirectory() { fs::current_path(saved); }
+};
+
+}  // namespace
+
+TEST_CASE("a child gets the stdout and stderr it is given even when each is the other's number in the driver") {
+  Watchdog watchdog("a child with swapped stdout and stderr", 60s);
+  int out[2], err[2];
+  REQUIRE(::pipe2(out, O_CLOEXEC) == 0);
+  REQUIRE(::pipe2(err, O_CLOEXEC) == 0);
+  const int devnull = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  fray::detail::ChildLaunch child;
+  child.executable = "/bin/sh";
+  child.args = {"-c", "echo out; echo err >&2"};
+  child.env = {"PATH=/usr/bin:/bin"};
+  child.stdin_fd = devnull;
+  child.stdout_fd = STDERR_FILENO;  // the driver's 2 is the child's stdout, its 1 the child's stderr
+  child.stderr_fd = STDOUT_FILENO;
+  // Nothing may print while 1 and 2 are the pipes: checks come after.
+  const int saved_out = ::fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 10);
+  const int saved_err = ::fcntl(STDERR_FILENO, F_DUPFD_CLOEXEC, 10);
+  ::dup2(out[1], STDERR_FILENO);
+  ::dup2(err[1], STDOUT_FILENO);
+  fray::detail::LaunchedChild launched;
+  std::string error;
+  try {
+    launched = fray::detail::launch_child(child);
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  ::dup2(saved_out, STDOUT_FILENO);
+  ::dup2(saved_err, STDERR_FILENO);
+  for (int fd : {saved_out, saved_err, out[1], err[1], devnull}) ::close(fd);
+  REQUIRE_MESSAGE(error.empty(), error);
+  int status = 0;
+  REQUIRE(::waitpid(launched.guard, &status, 0) == launched.guard);
+  CHECK(WIFEXITED(status));
+  const std::string out_text = read_all(out[0]), err_text = read_all(err[0]);
+  ::close(out[0]);
+  ::close(err[0]);
+  CHECK(out_text == "out\n");
+  CHECK(err_text == "err\n");
+}
+
+TEST_CASE("a run starts in the driver's current directory at the time of the run, after the driver changed it") {
+  Watchdog watchdog("runs after chdir", 60s);
+  const WorkingDirectory restore;
+  TempDir first("fray-cwd-a-"), second("fray-cwd-b-");
+  fs::current_path(first.path());
+  CHECK(trimmed(plain_env().run({"pwd", "-P"}).get().out) == fs::canonical(first.path()).string());
+  // The launcher may have started the next run's guard already, in `first`.
+  fs::current_path(second.path());
+  CHECK(trimmed(plain_env().run({"pwd", "-P"}).get().out) == fs::canonical(second.path()).string());
 }

@@ -20,6 +20,7 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <map>
@@ -157,39 +158,10 @@ struct Survivors {
   ~Survivors() { kill_all_with(token); }
 };
 
-// Watchdog of test_support.hpp, plus the cleanup: a hang fails with a
-// message (status 3) after killing the test's processes.
-class CleaningWatchdog {
- public:
-  CleaningWatchdog(std::string what, std::string token, std::chrono::seconds limit = 120s)
-      : what_(std::move(what)), token_(std::move(token)), limit_(limit), thread_([this] { watch(); }) {}
-  CleaningWatchdog(const CleaningWatchdog&) = delete;
-  ~CleaningWatchdog() {
-    {
-      std::lock_guard guard(mutex_);
-      done_ = true;
-    }
-    done_changed_.notify_one();
-    thread_.join();
-  }
-
- private:
-  void watch() {
-    std::unique_lock lock(mutex_);
-    if (done_changed_.wait_for(lock, limit_, [this] { return done_; })) return;
-    kill_all_with(token_);
-    std::fprintf(stderr, "watchdog: %s still running after %lld s (hang)\n", what_.c_str(),
-                 static_cast<long long>(limit_.count()));
-    std::fflush(stderr);
-    std::_Exit(3);
-  }
-
-  std::string what_, token_;
-  std::chrono::seconds limit_;
-  std::mutex mutex_;
-  std::condition_variable done_changed_;
-  bool done_ = false;
-  std::thread thread_;
+// A watchdog that also kills the test's processes if it fires.
+struct CleaningWatchdog : Watchdog {
+  CleaningWatchdog(std::string what, const std::string& token, std::chrono::seconds limit = 120s)
+      : Watchdog(std::move(what), limit, [token] { kill_all_with(token); }) {}
 };
 
 // "KIND PID" lines of a pids file.
@@ -392,5 +364,91 @@ TEST_CASE("once a call fails with PythonCallTimeout, nothing its worker started 
                              scratch.pids.string(), scratch.token, 600);
   CHECK_THROWS_AS(call.get(), fray::PythonCallTimeout);
   const auto tree = started_tree(scratch);
+  check_all_dead(scratch, tree, kAfterCompletion);
+}
+
+// --- SIGTERM first, to every process ---------------------------------------------
+
+namespace {
+
+// sh term.sh MARKS TOKEN: starts four grandchildren, each in a session of its
+// own, that write "term PID" to MARKS on SIGTERM and exit; then becomes a
+// `sleep`, which dies at once on SIGTERM, handing them to its guard.
+constexpr const char* kTermScript = R"SH(marks=$1 token=$2
+for i in 1 2 3 4; do
+  setsid sh -c 'trap "echo term \$\$ >> \"\$1\"; exit 0" TERM; echo "started $$" >> "$1"; while :; do sleep 0.02; done' sh "$marks" "$token" </dev/null >/dev/null 2>&1 &
+done
+tries=0
+while [ "$(grep -c '^started ' "$marks")" -lt 4 ] && [ $tries -lt 2000 ]; do
+  sleep 0.01; tries=$((tries + 1))
+done
+exec sleep "$token"
+)SH";
+
+std::vector<std::string> marked(const fs::path& file, const std::string& word) {
+  std::vector<std::string> pids;
+  std::istringstream lines(read_text(file));
+  for (std::string kind, pid; lines >> kind >> pid;) {
+    if (kind == word) pids.push_back(pid);
+  }
+  std::sort(pids.begin(), pids.end());
+  return pids;
+}
+
+// The parent of `pid`, from /proc/PID/stat (its name may hold spaces).
+int parent_of(int pid) {
+  const std::string stat = read_text(fmt::format("/proc/{}/stat", pid));
+  const auto after_name = stat.rfind(')');
+  if (after_name == std::string::npos) return -1;
+  std::istringstream rest(stat.substr(after_name + 1));
+  char state = 0;
+  int parent = -1;
+  rest >> state >> parent;
+  return parent;
+}
+
+}  // namespace
+
+TEST_CASE("a cancelled run's SIGTERM reaches every process it started before the grace ends, even those whose parent died of it at once") {
+  // Five rounds: whether the child dies before its children are looked up
+  // is a race, which a guard that signals as it walks loses now and then.
+  for (int round = 0; round < 5; ++round) {
+    CAPTURE(round);
+    Scratch scratch;
+    CleaningWatchdog watchdog("a cancelled run whose grandchildren trap SIGTERM", scratch.token);
+    const fs::path script = scratch.dir / "term.sh", marks = scratch.dir / "marks";
+    write_text(script, kTermScript);
+    // A grace long enough for every trap to run: SIGKILL must not be what ends them.
+    auto running = plain_env().run({"sh", script.string(), marks.string(), scratch.token},
+                                   RunOptions{}.with_kill_grace(20s));
+    REQUIRE_MESSAGE(eventually([&] { return marked(marks, "started").size() == 4; }, 30s),
+                    "the grandchildren never all started: " << read_text(marks));
+    running.cancel();
+    CHECK_THROWS_AS(running.get(), fray::TaskCancelled);
+    INFO("marks: " << read_text(marks));
+    CHECK(marked(marks, "term") == marked(marks, "started"));
+  }
+}
+
+TEST_CASE("a run's guard ignores signals from anyone but its driver, and its command line is not the child's") {
+  Scratch scratch;
+  CleaningWatchdog watchdog("a run whose guard is signalled by a stranger", scratch.token);
+  auto running = plain_env().run(scratch.run_argv(), RunOptions{}.with_kill_grace(300ms));
+  REQUIRE(eventually([&] { return tree_complete(scratch.pids); }));
+  const auto tree = started_tree(scratch);
+  const int guard = parent_of(tree.at("child"));
+  REQUIRE(guard > 1);
+  // `pkill -f TOKEN` aimed at the child must not hit the guard.
+  CHECK(read_text(fmt::format("/proc/{}/cmdline", guard)).find(scratch.token) == std::string::npos);
+  // What fray sends to stop (SIGTERM) and to kill (SIGUSR1), from a
+  // stranger (this test is the driver: it must not send them itself).
+  REQUIRE(std::system(fmt::format("kill -TERM {0} && kill -USR1 {0}", guard).c_str()) == 0);
+  // A guard that obeyed would have killed the tree within milliseconds; a
+  // tree left alone stays alive forever, so any wait tells the two apart.
+  std::this_thread::sleep_for(300ms);
+  require_all_alive(scratch, tree);
+  CHECK_FALSE(running.ready());
+  running.cancel();
+  CHECK_THROWS_AS(running.get(), fray::TaskCancelled);
   check_all_dead(scratch, tree, kAfterCompletion);
 }

@@ -61,17 +61,6 @@ WorkerPoolOptions quiet(WorkerPoolOptions options = {}) {
   return options.with_log_sink([](const fray::WorkerLogLine&) {});
 }
 
-template <class E, class F>
-E error_of(F&& future) {
-  try {
-    std::forward<F>(future).get();
-  } catch (const E& e) {
-    return e;
-  }
-  FAIL("the call did not fail with the expected error");
-  throw std::logic_error("unreachable");
-}
-
 bool pid_gone(int pid) { return process_gone(pid); }
 
 // A user type crossing as JSON.

@@ -8,6 +8,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
 #include <fray/fray.hpp>
 #include <mutex>
 #include <stdexcept>
@@ -50,6 +51,20 @@ struct ConcurrencyProbe {
   void leave() { now.fetch_sub(1); }
 };
 
+// The error `future` fails with, which must be an E (a FAIL otherwise).
+template <class E, class F>
+E error_of(F&& future) {
+  try {
+    std::forward<F>(future).get();
+  } catch (const E& e) {
+    return e;
+  } catch (const std::exception& e) {
+    FAIL("the call failed with another error: " << e.what());
+  }
+  FAIL("the call did not fail");
+  throw std::logic_error("unreachable");
+}
+
 // Polls `done` until it is true or the limit passes; for waiting on the
 // side effects of work running on other threads (not for timing).
 template <class Done>
@@ -67,11 +82,13 @@ bool eventually(Done&& done, std::chrono::milliseconds limit = std::chrono::seco
 // test that blocks forever cannot be failed any other way). Declare it
 // before what may hang, so that it outlives it (a Runtime, say, whose
 // destructor may be what hangs). Limits are generous: the suite also runs
-// under ASan and TSan.
+// under ASan and TSan. `on_hang`, if given, runs first (to kill the
+// processes a test started, say, so a hang leaves nothing behind).
 class Watchdog {
  public:
-  explicit Watchdog(std::string what, std::chrono::seconds limit = std::chrono::seconds(20))
-      : what_(std::move(what)), limit_(limit), thread_([this] { watch(); }) {}
+  explicit Watchdog(std::string what, std::chrono::seconds limit = std::chrono::seconds(20),
+                    std::function<void()> on_hang = nullptr)
+      : what_(std::move(what)), limit_(limit), on_hang_(std::move(on_hang)), thread_([this] { watch(); }) {}
   Watchdog(const Watchdog&) = delete;
   Watchdog& operator=(const Watchdog&) = delete;
   ~Watchdog() {
@@ -87,6 +104,7 @@ class Watchdog {
   void watch() {
     std::unique_lock lock(mutex_);
     if (done_changed_.wait_for(lock, limit_, [this] { return done_; })) return;
+    if (on_hang_) on_hang_();
     std::fprintf(stderr, "watchdog: %s still running after %lld s (hang)\n", what_.c_str(),
                  static_cast<long long>(limit_.count()));
     std::fflush(stderr);
@@ -95,6 +113,7 @@ class Watchdog {
 
   std::string what_;
   std::chrono::seconds limit_;
+  std::function<void()> on_hang_;
   std::mutex mutex_;
   std::condition_variable done_changed_;
   bool done_ = false;

@@ -5,14 +5,17 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <optional>
+#include <string_view>
 #include <utility>
 
 #include "fray/detail/child_guard.hpp"
@@ -49,20 +52,6 @@ std::optional<std::string> find_child_guard() {
   return std::nullopt;
 }
 
-// The guard's descriptors for one launch, all closed on the way out.
-struct SpawnFiles {
-  posix_spawn_file_actions_t actions;
-  SpawnFiles() { posix_spawn_file_actions_init(&actions); }
-  ~SpawnFiles() { posix_spawn_file_actions_destroy(&actions); }
-  // `fd` becomes `target` in the guard; a descriptor onto itself loses
-  // O_CLOEXEC there, so it reaches the child.
-  void give(int fd, int target) {
-    if (const int error = posix_spawn_file_actions_adddup2(&actions, fd, target)) {
-      throw ProcessLaunchFailed(fmt::format("cannot prepare a child's descriptors: {}", std::strerror(error)));
-    }
-  }
-};
-
 struct SpawnAttributes {
   posix_spawnattr_t attr;
   SpawnAttributes() {
@@ -80,16 +69,151 @@ struct SpawnAttributes {
   ~SpawnAttributes() { posix_spawnattr_destroy(&attr); }
 };
 
-std::string joined_fds(const std::vector<int>& fds) {
-  std::string text;
-  for (int fd : fds) {
-    if (!text.empty()) text += ',';
-    text += std::to_string(fd);
+void reap(pid_t pid) noexcept {
+  while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
   }
-  return text;
 }
 
-// The guard's report, read until it arrives or the guard closes the pipe.
+// A guard that has not been given its child yet, and our end of its control socket.
+struct IdleGuard {
+  pid_t pid = -1;
+  int control = -1;
+};
+
+// Closing the socket tells an idle guard to exit, which it does at once.
+void retire(IdleGuard& guard) noexcept {
+  close_fd(guard.control);
+  if (guard.pid > 0) reap(guard.pid);
+  guard.pid = -1;
+}
+
+IdleGuard spawn_guard(const ChildLaunch& child) {
+  const std::string& path = child_guard_path();
+  int ends[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) != 0) {
+    throw ProcessLaunchFailed(fmt::format("cannot create a socket pair: {}", std::strerror(errno)));
+  }
+  posix_spawn_file_actions_t files;
+  posix_spawn_file_actions_init(&files);
+  // Onto control_fd, without O_CLOEXEC (glibc clears it even when ends[1] is control_fd).
+  int error = posix_spawn_file_actions_adddup2(&files, ends[1], child_guard::control_fd);
+  const std::string version = std::to_string(child_guard::protocol_version);
+  const std::string driver = std::to_string(::getpid());
+  std::array<char*, 4> argv{const_cast<char*>(path.c_str()), const_cast<char*>(version.c_str()),
+                            const_cast<char*>(driver.c_str()), nullptr};
+  std::array<char*, 1> no_env{nullptr};  // the child's environment comes with the request
+  SpawnAttributes attributes;
+  pid_t pid = -1;
+  if (error == 0) error = ::posix_spawn(&pid, path.c_str(), &files, &attributes.attr, argv.data(), no_env.data());
+  posix_spawn_file_actions_destroy(&files);
+  ::close(ends[1]);
+  if (error != 0) {
+    ::close(ends[0]);
+    throw ProcessLaunchFailed(fmt::format("cannot start {}: its child guard {} did not start: {}",
+                                          child.executable.string(), path, std::strerror(error)));
+  }
+  return IdleGuard{pid, ends[0]};
+}
+
+// A guard started ahead on this thread (whose death its PDEATHSIG follows),
+// so that a launch only hands it the child. Only threads that asked for one
+// (keep_spare_guard_ready) keep one.
+struct SpareSlot {
+  bool wanted = false;
+  pid_t owner = -1;  // the process that started it: a fork of the driver must not use it
+  IdleGuard guard;
+  ~SpareSlot() {
+    if (owner == ::getpid()) retire(guard);
+  }
+  std::optional<IdleGuard> take() {
+    if (guard.pid < 0) return std::nullopt;
+    if (owner != ::getpid()) {  // we are a fork: the spare is our parent's
+      ::close(guard.control);
+      guard = IdleGuard{};
+      return std::nullopt;
+    }
+    return std::exchange(guard, IdleGuard{});
+  }
+  void refill(const ChildLaunch& child) noexcept {
+    if (!wanted || guard.pid > 0) return;
+    try {
+      guard = spawn_guard(child);
+      owner = ::getpid();
+    } catch (const std::exception&) {
+      // No spare: the next launch starts its guard itself, and says why if it cannot.
+    }
+  }
+};
+
+thread_local SpareSlot spare_slot;
+
+// One buffer of NUL-terminated words: the cwd, argv, the environment.
+std::string request_words(const ChildLaunch& child) {
+  std::string words;
+  auto add = [&](std::string_view word) {
+    words.append(word);
+    words.push_back('\0');
+  };
+  add(child.cwd ? child.cwd->string() : std::string());
+  add(child.executable.string());
+  for (const auto& arg : child.args) add(arg);
+  for (const auto& entry : child.env) add(entry);
+  return words;
+}
+
+// The request, its descriptors attached; 0 or the errno of the failure.
+int send_request(int control, const ChildLaunch& child, int start_dir) {
+  child_guard::Request request{};
+  std::vector<int> fds;
+  auto attach = [&](int fd, std::int32_t target) {
+    request.targets[fds.size()] = target;
+    fds.push_back(fd);
+    return std::int32_t(fds.size() - 1);
+  };
+  attach(child.stdin_fd, STDIN_FILENO);
+  attach(child.stdout_fd, STDOUT_FILENO);
+  attach(child.stderr_fd, STDERR_FILENO);
+  for (int fd : child.inherited) attach(fd, fd);
+  request.terminal = child.terminal >= 0 ? attach(child.terminal, child_guard::guard_only) : -1;
+  request.cwd_index = start_dir >= 0 ? attach(start_dir, child_guard::guard_only) : -1;
+  const std::string words = request_words(child);
+  request.version = child_guard::protocol_version;
+  request.payload_bytes = std::uint32_t(words.size());
+  request.arg_count = std::uint32_t(1 + child.args.size());
+  request.env_count = std::uint32_t(child.env.size());
+  request.fd_count = std::int32_t(fds.size());
+
+  std::vector<char> attached(CMSG_SPACE(sizeof(int) * fds.size()));
+  iovec part{&request, sizeof request};
+  msghdr message{};
+  message.msg_iov = &part;
+  message.msg_iovlen = 1;
+  message.msg_control = attached.data();
+  message.msg_controllen = attached.size();
+  cmsghdr* header = CMSG_FIRSTHDR(&message);
+  header->cmsg_level = SOL_SOCKET;
+  header->cmsg_type = SCM_RIGHTS;
+  header->cmsg_len = CMSG_LEN(sizeof(int) * fds.size());
+  std::memcpy(CMSG_DATA(header), fds.data(), sizeof(int) * fds.size());
+  ssize_t sent;
+  while ((sent = ::sendmsg(control, &message, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
+  }
+  if (sent < 0) return errno;
+  // A stream socket may take the header in parts; the descriptors went with the first.
+  const char* rest = reinterpret_cast<const char*>(&request) + sent;
+  std::size_t left = sizeof request - std::size_t(sent);
+  for (std::string_view data : {std::string_view(rest, left), std::string_view(words)}) {
+    while (!data.empty()) {
+      const ssize_t n = ::send(control, data.data(), data.size(), MSG_NOSIGNAL);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return errno;
+      data.remove_prefix(std::size_t(n));
+    }
+  }
+  return 0;
+}
+
+// The guard's report, read until it arrives or the guard closes the socket.
 std::optional<child_guard::Report> read_report(int fd) {
   child_guard::Report report{};
   std::size_t got = 0;
@@ -102,17 +226,13 @@ std::optional<child_guard::Report> read_report(int fd) {
   return report;
 }
 
-void reap(pid_t pid) noexcept {
-  while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
-  }
-}
-
 std::string launch_failure(const ChildLaunch& child, const std::optional<child_guard::Report>& report) {
   const std::string exe = child.executable.string();
   if (!report) return fmt::format("cannot start {}: its child guard exited before starting it", exe);
   const char* reason = std::strerror(report->value);
   switch (report->step) {
     case child_guard::Step::chdir: {
+      if (!child.cwd) return fmt::format("cannot start {}: cannot enter the driver's working directory: {}", exe, reason);
       std::error_code ec;
       if (!std::filesystem::is_directory(*child.cwd, ec)) {
         return fmt::format("cannot start {}: its working directory {} does not exist", exe, child.cwd->string());
@@ -121,12 +241,32 @@ std::string launch_failure(const ChildLaunch& child, const std::optional<child_g
                          reason);
     }
     case child_guard::Step::setup:
+      if (report->value == EPROTO) {
+        return fmt::format("cannot start {}: its child guard {} does not speak this fray's protocol (version {}); "
+                           "is it from another fray build? Set FRAY_CHILD_GUARD to this build's",
+                           exe, child_guard_path(), child_guard::protocol_version);
+      }
       return fmt::format("cannot start {}: its child guard could not set up: {}", exe, reason);
     case child_guard::Step::exec:
     case child_guard::Step::started:
       break;
   }
   return fmt::format("cannot start {}: {}", exe, reason);
+}
+
+void check_descriptors(const ChildLaunch& child) {
+  if (child.inherited.size() + 5 > std::size_t(child_guard::max_fds)) {
+    throw ProcessLaunchFailed(fmt::format("cannot start {}: {} descriptors to keep, at most {}",
+                                          child.executable.string(), child.inherited.size(),
+                                          child_guard::max_fds - 5));
+  }
+  for (int fd : child.inherited) {
+    if (fd <= STDERR_FILENO) {
+      throw ProcessLaunchFailed(fmt::format("cannot start {}: descriptor {} cannot be kept under its number, which "
+                                            "is the child's stdin, stdout or stderr",
+                                            child.executable.string(), fd));
+    }
+  }
 }
 
 int pidfd_open(pid_t pid) noexcept {
@@ -154,58 +294,40 @@ const std::string& child_guard_path() {
 }
 
 LaunchedChild launch_child(const ChildLaunch& child) {
-  const std::string& guard = child_guard_path();
-  int report_pipe[2];
-  if (::pipe2(report_pipe, O_CLOEXEC) != 0) {
-    throw ProcessLaunchFailed(fmt::format("cannot create a pipe: {}", std::strerror(errno)));
+  check_descriptors(child);
+  // Where "stay" is, for a guard started ahead: the driver's directory now.
+  int start_dir = child.cwd ? -1 : open_cloexec(".", O_PATH | O_DIRECTORY);
+  struct CloseDir {
+    int& fd;
+    ~CloseDir() { close_fd(fd); }
+  } close_dir{start_dir};
+
+  std::optional<IdleGuard> spare = spare_slot.take();
+  IdleGuard guard = spare ? *spare : spawn_guard(child);
+  int error = send_request(guard.control, child, start_dir);
+  if (error != 0 && spare) {  // the spare died (killed by someone): start one now
+    retire(guard);
+    guard = spawn_guard(child);
+    error = send_request(guard.control, child, start_dir);
   }
-  struct ClosePipe {
-    int* ends;
-    ~ClosePipe() {
-      close_fd(ends[0]);
-      close_fd(ends[1]);
-    }
-  } close_pipe{report_pipe};
-
-  SpawnFiles files;
-  files.give(child.stdin_fd, STDIN_FILENO);
-  files.give(child.stdout_fd, STDOUT_FILENO);
-  files.give(child.stderr_fd, STDERR_FILENO);
-  for (int fd : child.inherited) files.give(fd, fd);
-  files.give(report_pipe[1], report_pipe[1]);
-
-  std::vector<std::string> words{guard,
-                                 std::to_string(::getpid()),
-                                 std::to_string(report_pipe[1]),
-                                 std::to_string(child.terminal),
-                                 joined_fds(child.inherited),
-                                 child.cwd ? child.cwd->string() : std::string(),
-                                 child.executable.string()};
-  words.insert(words.end(), child.args.begin(), child.args.end());
-  std::vector<char*> argv;
-  argv.reserve(words.size() + 1);
-  for (auto& word : words) argv.push_back(word.data());
-  argv.push_back(nullptr);
-  std::vector<char*> envp;
-  envp.reserve(child.env.size() + 1);
-  for (const auto& entry : child.env) envp.push_back(const_cast<char*>(entry.c_str()));
-  envp.push_back(nullptr);
-
-  SpawnAttributes attributes;
-  pid_t guard_pid = -1;
-  if (const int error = ::posix_spawn(&guard_pid, guard.c_str(), &files.actions, &attributes.attr, argv.data(),
-                                      envp.data())) {
-    throw ProcessLaunchFailed(
-        fmt::format("cannot start {}: its child guard {} did not start: {}", child.executable.string(), guard,
-                    std::strerror(error)));
-  }
-  close_fd(report_pipe[1]);  // the guard's copy is the only writer now
-  const auto report = read_report(report_pipe[0]);
+  const auto report = error == 0 ? read_report(guard.control) : std::nullopt;
+  close_fd(guard.control);
   if (!report || report->step != child_guard::Step::started) {
-    reap(guard_pid);
+    retire(guard);
+    if (error != 0) {
+      throw ProcessLaunchFailed(fmt::format("cannot start {}: cannot reach its child guard: {}",
+                                            child.executable.string(), std::strerror(error)));
+    }
     throw ProcessLaunchFailed(launch_failure(child, report));
   }
-  return LaunchedChild{guard_pid, pid_t(report->value)};
+  // The child runs; the next launch's guard starts meanwhile.
+  spare_slot.refill(child);
+  return LaunchedChild{guard.pid, pid_t(report->value)};
+}
+
+void keep_spare_guard_ready() noexcept {
+  spare_slot.wanted = true;
+  spare_slot.refill(ChildLaunch{});
 }
 
 void terminate_tree(pid_t guard) noexcept { ::kill(guard, child_guard::stop_signal); }

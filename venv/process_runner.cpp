@@ -65,6 +65,7 @@ class ProcessThread {
       sigaddset(&blocked, SIGPIPE);
       sigaddset(&blocked, SIGTTOU);
       pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
+      keep_spare_guard_ready();
       thread_id_.store(std::this_thread::get_id(), std::memory_order_release);
     });
   }

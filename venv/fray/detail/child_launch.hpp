@@ -11,8 +11,11 @@
 // The guard is started with posix_spawn (glibc: clone(CLONE_VM|CLONE_VFORK)),
 // so the cost does not grow with the driver's memory, and what runs between
 // the split and exec is glibc's, which allocates nothing, takes no lock and
-// writes nothing the driver reads. The driver reads the outcome (the child's
-// pid, or which step failed and its errno) from a pipe.
+// writes nothing the driver reads. The child's descriptors, command line and
+// environment go to the guard over a socket; the guard answers with the
+// child's pid, or which step failed and its errno. A thread that launches
+// often keeps a guard started ahead (keep_spare_guard_ready), so a launch
+// costs one message to it, not a process start.
 //
 // The caller owns the guard: it must reap it (ChildExitWatch tells when).
 // The guard's PR_SET_PDEATHSIG follows the launching thread, so launch from
@@ -62,6 +65,11 @@ void kill_tree(pid_t guard) noexcept;
 // kill_tree, then reaps the guard (which exits once the tree is gone);
 // returns its wait status, which is the child's.
 int kill_tree_and_reap(pid_t guard) noexcept;
+
+// From now on, this thread keeps one guard started ahead of its next launch
+// (and starts it now). For long-lived threads only: the spare's
+// PR_SET_PDEATHSIG follows this thread.
+void keep_spare_guard_ready() noexcept;
 
 // Where fray-child-guard is: $FRAY_CHILD_GUARD, else the build tree, else
 // the install prefix. Throws ProcessLaunchFailed when it is in none.
