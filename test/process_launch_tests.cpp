@@ -384,3 +384,20 @@ TEST_CASE("a run starts in the driver's current directory at the time of the run
   fs::current_path(second.path());
   CHECK(trimmed(plain_env().run({"pwd", "-P"}).get().out) == fs::canonical(second.path()).string());
 }
+
+TEST_CASE("runs right after cancelled and timed-out runs complete normally: a guard told to stop is never given the next child") {
+  Watchdog watchdog("runs after stopped runs", 120s);
+  for (int round = 0; round < 10; ++round) {
+    CAPTURE(round);
+    auto cancelled = plain_env().run({"sleep", "30"}, RunOptions{}.with_kill_grace(100ms));
+    auto timed_out = plain_env().run({"sleep", "30"}, RunOptions{}.with_timeout(20ms).with_kill_grace(100ms));
+    cancelled.cancel();
+    CHECK_THROWS_AS(cancelled.get(), fray::TaskCancelled);
+    CHECK_THROWS_AS(timed_out.get(), fray::ProcessTimeout);
+    for (int i = 0; i < 3; ++i) {
+      const fray::ProcessResult next = plain_env().run({"sh", "-c", "sleep 0.05; echo done"}).get();
+      CHECK(next.exit_code == 0);
+      CHECK(trimmed(next.out) == "done");
+    }
+  }
+}

@@ -31,6 +31,7 @@ struct Command {
   Request request{};
   int fds[max_fds];        // the request's descriptors, above every target
   const char* cwd = nullptr;  // null: start in fds[request.cwd_index], or stay
+  char* payload = nullptr;
   char** argv = nullptr;
   char** envp = nullptr;
   int lowest_free = 3;     // every descriptor we hold for the child is at or above this
@@ -47,7 +48,6 @@ void report(Step step, int value) {
   const Report message{step, value};
   while (::send(control_fd, &message, sizeof message, MSG_NOSIGNAL) < 0 && errno == EINTR) {
   }
-  ::close(control_fd);
 }
 
 bool read_exactly(int fd, void* into, std::size_t size) {
@@ -100,7 +100,7 @@ Received receive_request(Command& command) {
 // The payload's words: the cwd, then argv, then the environment.
 bool receive_words(Command& command) {
   const Request& request = command.request;
-  auto* payload = static_cast<char*>(std::malloc(request.payload_bytes + 1));
+  auto* payload = command.payload = static_cast<char*>(std::malloc(request.payload_bytes + 1));
   command.argv = static_cast<char**>(std::malloc((request.arg_count + 1) * sizeof(char*)));
   command.envp = static_cast<char**>(std::malloc((request.env_count + 1) * sizeof(char*)));
   if (payload == nullptr || command.argv == nullptr || command.envp == nullptr) return false;
@@ -419,7 +419,11 @@ void kill_tree(Outcome& outcome) {
   ::_exit(128 + sig);
 }
 
-[[noreturn]] void supervise(pid_t driver, Outcome outcome) {
+// Watches the child and its tree until they end. Returns true when the
+// child exited on its own and left nothing behind, with nobody asking to
+// stop it (`outcome` has its status): the guard may serve another child.
+// Otherwise kills whatever is left and ends the guard with the child's status.
+bool supervise(pid_t driver, Outcome& outcome) {
   sigset_t waited;
   sigemptyset(&waited);
   sigaddset(&waited, SIGCHLD);
@@ -428,7 +432,10 @@ void kill_tree(Outcome& outcome) {
   bool stopping = false;  // the driver asked the tree to end: it has its grace, all of it
   for (;;) {
     const bool others_left = reap_ready(outcome);
-    if (outcome.child_done && !others_left) exit_as(outcome.status);  // the usual end: nothing to kill
+    if (outcome.child_done && !others_left) {  // the usual end: nothing to kill
+      if (stopping) exit_as(outcome.status);
+      return true;
+    }
     if (outcome.child_done && !stopping) break;
     siginfo_t info{};
     const int sig = ::sigwaitinfo(&waited, &info);
@@ -447,6 +454,55 @@ void kill_tree(Outcome& outcome) {
 }
 
 }  // namespace
+
+void forget(Command& command) {
+  std::free(command.payload);
+  std::free(command.argv);
+  std::free(command.envp);
+}
+
+// Serves one request. Returns true when the guard may take another (a
+// reusable request whose child ended on its own); exits otherwise.
+bool serve(pid_t driver) {
+  Command command;
+  command.driver = driver;
+  switch (receive_request(command)) {
+    case Received::nothing:
+      std::exit(0);  // the driver is done with us (or never needed us)
+    case Received::bad:
+      report(Step::setup, EPROTO);
+      std::exit(127);
+    case Received::request:
+      break;
+  }
+  errno = 0;
+  if (!receive_words(command) || !move_above_targets(command)) {
+    report(Step::setup, errno != 0 ? errno : EPROTO);
+    std::exit(127);
+  }
+  if (!enter_directory(command)) {
+    report(Step::chdir, errno);
+    std::exit(127);
+  }
+  int error = 0;
+  const pid_t child = start_child(command, error);
+  if (child < 0) {
+    report(Step::exec, error);
+    std::exit(127);
+  }
+  report(Step::started, child);
+  drop_child_descriptors(command);
+  const bool reusable = command.request.reusable != 0;
+  forget(command);
+  Outcome outcome;
+  outcome.child = child;
+  if (!supervise(driver, outcome) || !reusable) exit_as(outcome.status);
+  // Idle, the guard holds no directory of the child's (which could then
+  // not be unmounted) and says how the child ended.
+  if (::chdir("/") != 0) std::exit(127);
+  report(Step::exited, outcome.status);
+  return true;
+}
 
 int main(int argc, char** argv) {
   long version = 0, driver = 0;
@@ -470,35 +526,7 @@ int main(int argc, char** argv) {
   ::fcntl(control_fd, F_SETFD, FD_CLOEXEC);
   close_all_but_control();
 
-  Command command;
-  command.driver = pid_t(driver);
-  switch (receive_request(command)) {
-    case Received::nothing:
-      return 0;  // a spare nobody needed
-    case Received::bad:
-      report(Step::setup, EPROTO);
-      return 127;
-    case Received::request:
-      break;
+  while (serve(pid_t(driver))) {
   }
-  errno = 0;
-  if (!receive_words(command) || !move_above_targets(command)) {
-    report(Step::setup, errno != 0 ? errno : EPROTO);
-    return 127;
-  }
-  if (!enter_directory(command)) {
-    report(Step::chdir, errno);
-    return 127;
-  }
-  int error = 0;
-  const pid_t child = start_child(command, error);
-  if (child < 0) {
-    report(Step::exec, error);
-    return 127;
-  }
-  report(Step::started, child);
-  drop_child_descriptors(command);
-  Outcome outcome;
-  outcome.child = child;
-  supervise(command.driver, outcome);
+  return 0;
 }

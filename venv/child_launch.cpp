@@ -115,37 +115,43 @@ IdleGuard spawn_guard(const ChildLaunch& child) {
   return IdleGuard{pid, ends[0]};
 }
 
-// A guard started ahead on this thread (whose death its PDEATHSIG follows),
-// so that a launch only hands it the child. Only threads that asked for one
-// (keep_spare_guard_ready) keep one.
-struct SpareSlot {
+// Guards idle on this thread (whose death their PDEATHSIG follows), for its
+// next launches: a guard whose child ended on its own comes back here, so a
+// launch only hands it the next child. Only threads that asked for them
+// (keep_spare_guard_ready) keep any.
+struct IdleGuards {
+  static constexpr std::size_t kept_at_most = 8;
   bool wanted = false;
-  pid_t owner = -1;  // the process that started it: a fork of the driver must not use it
-  IdleGuard guard;
-  ~SpareSlot() {
-    if (owner == ::getpid()) retire(guard);
+  pid_t owner = -1;  // the process whose guards these are: a fork of the driver must not use them
+  std::vector<IdleGuard> guards;
+  ~IdleGuards() {
+    if (owner != ::getpid()) return;
+    for (auto& guard : guards) retire(guard);
   }
   std::optional<IdleGuard> take() {
-    if (guard.pid < 0) return std::nullopt;
-    if (owner != ::getpid()) {  // we are a fork: the spare is our parent's
-      ::close(guard.control);
-      guard = IdleGuard{};
-      return std::nullopt;
-    }
-    return std::exchange(guard, IdleGuard{});
-  }
-  void refill(const ChildLaunch& child) noexcept {
-    if (!wanted || guard.pid > 0) return;
-    try {
-      guard = spawn_guard(child);
+    if (owner != ::getpid()) {  // we are a fork: the guards are our parent's
+      for (auto& guard : guards) ::close(guard.control);
+      guards.clear();
       owner = ::getpid();
-    } catch (const std::exception&) {
-      // No spare: the next launch starts its guard itself, and says why if it cannot.
+    }
+    if (guards.empty()) return std::nullopt;
+    IdleGuard guard = guards.back();
+    guards.pop_back();
+    return guard;
+  }
+  void give_back(IdleGuard guard) noexcept {
+    if (!wanted || owner != ::getpid() || guards.size() >= kept_at_most) return retire(guard);
+    // An event loop may have made it non-blocking while it watched it.
+    ::fcntl(guard.control, F_SETFL, ::fcntl(guard.control, F_GETFL) & ~O_NONBLOCK);
+    try {
+      guards.push_back(guard);
+    } catch (...) {
+      retire(guard);
     }
   }
 };
 
-thread_local SpareSlot spare_slot;
+thread_local IdleGuards idle_guards;
 
 // One buffer of NUL-terminated words: the cwd, argv, the environment.
 std::string request_words(const ChildLaunch& child) {
@@ -176,6 +182,7 @@ int send_request(int control, const ChildLaunch& child, int start_dir) {
   for (int fd : child.inherited) attach(fd, fd);
   request.terminal = child.terminal >= 0 ? attach(child.terminal, child_guard::guard_only) : -1;
   request.cwd_index = start_dir >= 0 ? attach(start_dir, child_guard::guard_only) : -1;
+  request.reusable = idle_guards.wanted ? 1 : 0;
   const std::string words = request_words(child);
   request.version = child_guard::protocol_version;
   request.payload_bytes = std::uint32_t(words.size());
@@ -249,6 +256,7 @@ std::string launch_failure(const ChildLaunch& child, const std::optional<child_g
       return fmt::format("cannot start {}: its child guard could not set up: {}", exe, reason);
     case child_guard::Step::exec:
     case child_guard::Step::started:
+    case child_guard::Step::exited:
       break;
   }
   return fmt::format("cannot start {}: {}", exe, reason);
@@ -297,21 +305,24 @@ LaunchedChild launch_child(const ChildLaunch& child) {
   check_descriptors(child);
   // Where "stay" is, for a guard started ahead: the driver's directory now.
   int start_dir = child.cwd ? -1 : open_cloexec(".", O_PATH | O_DIRECTORY);
+  if (!child.cwd && start_dir < 0) {
+    throw ProcessLaunchFailed(fmt::format("cannot start {}: cannot open the driver's working directory: {}",
+                                          child.executable.string(), std::strerror(errno)));
+  }
   struct CloseDir {
     int& fd;
     ~CloseDir() { close_fd(fd); }
   } close_dir{start_dir};
 
-  std::optional<IdleGuard> spare = spare_slot.take();
+  std::optional<IdleGuard> spare = idle_guards.take();
   IdleGuard guard = spare ? *spare : spawn_guard(child);
   int error = send_request(guard.control, child, start_dir);
-  if (error != 0 && spare) {  // the spare died (killed by someone): start one now
+  if (error != 0 && spare) {  // the idle guard died (killed by someone): start one now
     retire(guard);
     guard = spawn_guard(child);
     error = send_request(guard.control, child, start_dir);
   }
   const auto report = error == 0 ? read_report(guard.control) : std::nullopt;
-  close_fd(guard.control);
   if (!report || report->step != child_guard::Step::started) {
     retire(guard);
     if (error != 0) {
@@ -320,14 +331,56 @@ LaunchedChild launch_child(const ChildLaunch& child) {
     }
     throw ProcessLaunchFailed(launch_failure(child, report));
   }
-  // The child runs; the next launch's guard starts meanwhile.
-  spare_slot.refill(child);
-  return LaunchedChild{guard.pid, pid_t(report->value)};
+  LaunchedChild launched{guard.pid, pid_t(report->value), -1};
+  if (idle_guards.wanted) {
+    launched.control = guard.control;  // the child's end is reported there
+  } else {
+    close_fd(guard.control);
+  }
+  return launched;
 }
 
 void keep_spare_guard_ready() noexcept {
-  spare_slot.wanted = true;
-  spare_slot.refill(ChildLaunch{});
+  idle_guards.wanted = true;
+  idle_guards.owner = ::getpid();
+  if (!idle_guards.guards.empty()) return;
+  try {
+    idle_guards.give_back(spawn_guard(ChildLaunch{}));
+  } catch (const std::exception&) {
+    // None now: the first launch starts its guard itself, and says why if it cannot.
+  }
+}
+
+int finish_child(LaunchedChild& child, bool signalled) noexcept {
+  if (child.control < 0) {
+    const int status = kill_tree_and_reap(child.guard);
+    child = LaunchedChild{};
+    return status;
+  }
+  const auto report = read_report(child.control);
+  IdleGuard guard{child.guard, child.control};
+  child = LaunchedChild{};
+  if (report && report->step == child_guard::Step::exited) {
+    if (signalled) {
+      retire(guard);  // a signal of ours may still be on its way to it
+    } else {
+      idle_guards.give_back(guard);
+    }
+    return report->value;
+  }
+  // The guard ended (stopped or killed): its status is the child's.
+  close_fd(guard.control);
+  int status = 0;
+  while (::waitpid(guard.pid, &status, 0) < 0 && errno == EINTR) {
+  }
+  return status;
+}
+
+int abandon_child(LaunchedChild& child) noexcept {
+  const int status = kill_tree_and_reap(child.guard);
+  close_fd(child.control);
+  child = LaunchedChild{};
+  return status;
 }
 
 void terminate_tree(pid_t guard) noexcept { ::kill(guard, child_guard::stop_signal); }
@@ -340,6 +393,15 @@ int kill_tree_and_reap(pid_t guard) noexcept {
   while (::waitpid(guard, &status, 0) < 0 && errno == EINTR) {
   }
   return status;
+}
+
+void ChildExitWatch::start(const LaunchedChild& child, std::function<void()> on_exit) {
+  if (child.control < 0) return start(child.guard, std::move(on_exit));
+  socket_ = std::make_unique<asio::posix::stream_descriptor>(io_, child.control);
+  socket_->async_wait(asio::posix::stream_descriptor::wait_read,
+                      [on_exit = std::move(on_exit)](const boost::system::error_code& error) {
+                        if (error != asio::error::operation_aborted) on_exit();
+                      });
 }
 
 void ChildExitWatch::start(pid_t pid, std::function<void()> on_exit) {
@@ -373,6 +435,10 @@ void ChildExitWatch::poll() {
 void ChildExitWatch::stop() noexcept {
   boost::system::error_code ignored;
   if (pidfd_) pidfd_->close(ignored);
+  if (socket_) {
+    (void)socket_->release();  // the socket is the caller's (finish_child closes or keeps it)
+    socket_.reset();
+  }
   poll_.cancel();
   on_exit_ = nullptr;
 }

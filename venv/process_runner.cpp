@@ -110,7 +110,7 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
   ~RunOperation() {
     // Only when the loop is torn down with the process still running (the
     // program is exiting): no zombie even then.
-    if (guard_ > 0 && !reaped_) kill_tree_and_reap(guard_);
+    if (guard_ > 0 && !reaped_) abandon_child(launched_);
     if (!finished_) complete(made_error<RuntimeStopped>());
   }
 
@@ -226,9 +226,9 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
     }
     started_ = Clock::now();
     try {
-      const LaunchedChild launched = launch_child(child);
-      guard_ = launched.guard;
-      pid_ = launched.pid;
+      launched_ = launch_child(child);
+      guard_ = launched_.guard;
+      pid_ = launched_.pid;
     } catch (...) {
       restore_terminal();
       throw;
@@ -237,14 +237,16 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
   }
 
   void watch_exit() {
-    exit_watch_.start(guard_, [self = shared_from_this()] { self->on_exit(); });
+    exit_watch_.start(launched_, [self = shared_from_this()] { self->on_exit(); });
   }
 
   void on_exit() {
     if (reaped_) return;
-    // The guard has killed and reaped everything the child left behind; its
-    // status is the child's.
-    const int status = kill_tree_and_reap(guard_);
+    // The guard has killed and reaped everything the child left behind, and
+    // says how the child ended. (The watch first: the guard's socket may be
+    // handed to the next run.)
+    exit_watch_.stop();
+    const int status = finish_child(launched_, signalled_);
     reaped_ = true;
     result_.elapsed = Clock::now() - started_;
     if (WIFEXITED(status)) {
@@ -272,6 +274,7 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
   void stop(StopReason reason) {
     if (finished_ || reaped_ || stop_ != StopReason::none || guard_ <= 0) return;
     stop_ = reason;
+    signalled_ = true;
     terminate_tree(guard_);
     grace_.expires_after(options_.kill_grace);
     grace_.async_wait([self = shared_from_this()](const boost::system::error_code& error) {
@@ -404,7 +407,9 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
   std::array<char, 16384> out_buffer_{}, err_buffer_{};
   LineSplitter out_lines_, err_lines_;
 
+  LaunchedChild launched_;
   pid_t guard_ = -1;  // the child guard: signalled, watched and reaped
+  bool signalled_ = false;  // the guard was told to stop the tree: never reuse it
   pid_t pid_ = -1;    // the program's own pid, for the result and messages
   int terminal_ = -1;
   Clock::time_point started_{};

@@ -30,8 +30,15 @@
 // attached (SCM_RIGHTS), then `payload_bytes` of NUL-terminated words: the
 // working directory (empty: the one passed as `cwd_index`), the child's argv
 // (argv[0] is the executable's absolute path), the child's environment. The
-// guard answers with one Report, then closes the socket. A guard whose
-// driver closes the socket before sending exits quietly (an unused spare).
+// guard answers with one Report (Step::started, or the step that failed).
+// A single-use guard then ends as described above, with the child's status.
+// A reusable one, whose child ends on its own with nothing left behind and
+// that nobody asked to stop, reports Step::exited with the child's status
+// and waits for another request (fray keeps such guards for the next runs,
+// so a run costs no guard start); one that was stopped or killed ends as a
+// single-use guard does. The driver never reuses a guard it has signalled
+// (a signal still in flight would hit the next child). A guard whose driver
+// closes the socket while it is idle exits quietly.
 #pragma once
 
 #include <csignal>
@@ -41,7 +48,7 @@ namespace fray::detail::child_guard {
 
 // Bumped on any change to what the driver and the guard exchange: a guard
 // from another fray build refuses to run (Step::setup, EPROTO).
-inline constexpr int protocol_version = 2;
+inline constexpr int protocol_version = 3;
 inline constexpr int control_fd = 3;
 inline constexpr int max_fds = 64;
 inline constexpr std::uint32_t max_payload_bytes = 64u << 20;
@@ -60,6 +67,7 @@ struct Request {
   std::int32_t fd_count;    // descriptors attached
   std::int32_t terminal;    // index of the terminal whose foreground the child's group becomes, or -1
   std::int32_t cwd_index;   // index of a directory descriptor to start in when the cwd word is empty, or -1
+  std::int32_t reusable;    // 1: report the child's end (Step::exited) and wait for another request
   std::int32_t targets[max_fds];  // the number each descriptor has in the child, or guard_only
 };
 
@@ -68,6 +76,7 @@ enum class Step : std::int32_t {
   setup,        // value: errno of the guard's own setup (prctl, a bad request: EPROTO)
   chdir,        // value: errno of chdir(CWD)
   exec,         // value: errno of execve(EXECUTABLE)
+  exited,       // value: the child's wait status; the guard is idle again (reusable requests only)
 };
 
 struct Report {

@@ -14,10 +14,11 @@
 // writes nothing the driver reads. The child's descriptors, command line and
 // environment go to the guard over a socket; the guard answers with the
 // child's pid, or which step failed and its errno. A thread that launches
-// often keeps a guard started ahead (keep_spare_guard_ready), so a launch
-// costs one message to it, not a process start.
+// often keeps the guards whose children ended on their own
+// (keep_spare_guard_ready), so a launch costs one message to an idle guard,
+// not a process start.
 //
-// The caller owns the guard: it must reap it (ChildExitWatch tells when).
+// The caller owns the guard: it must finish the child (ChildExitWatch tells when).
 // The guard's PR_SET_PDEATHSIG follows the launching thread, so launch from
 // a thread that lives as long as the program (fray's process and worker
 // threads).
@@ -51,6 +52,7 @@ struct ChildLaunch {
 struct LaunchedChild {
   pid_t guard = -1;  // what fray signals, watches and reaps
   pid_t pid = -1;    // the program's own pid (what users see)
+  int control = -1;  // >= 0: a reusable guard's socket, where it reports the child's end
 };
 
 // Starts the child under its guard. Throws ProcessLaunchFailed, with the
@@ -66,9 +68,19 @@ void kill_tree(pid_t guard) noexcept;
 // returns its wait status, which is the child's.
 int kill_tree_and_reap(pid_t guard) noexcept;
 
-// From now on, this thread keeps one guard started ahead of its next launch
-// (and starts it now). For long-lived threads only: the spare's
-// PR_SET_PDEATHSIG follows this thread.
+// Once ChildExitWatch said the child ended: its wait status. A guard that
+// may serve again goes back to this thread's idle guards, unless fray
+// signalled it during this run (`signalled`); any other is reaped. On the
+// thread that launched the child.
+int finish_child(LaunchedChild& child, bool signalled) noexcept;
+// For a child whose owner goes while it runs: kills its tree, reaps the
+// guard; returns the child's wait status.
+int abandon_child(LaunchedChild& child) noexcept;
+
+// From now on, this thread keeps the guards whose children ended on their
+// own, idle, for its next launches (and starts one now). For long-lived
+// threads only: an idle guard's PR_SET_PDEATHSIG follows this thread. Its
+// launches' children must be finished (finish_child) on it too.
 void keep_spare_guard_ready() noexcept;
 
 // Where fray-child-guard is: $FRAY_CHILD_GUARD, else the build tree, else
@@ -84,6 +96,8 @@ class ChildExitWatch {
   ChildExitWatch(const ChildExitWatch&) = delete;
   ~ChildExitWatch() { stop(); }
 
+  // A reusable guard's report on its socket, else the guard's exit.
+  void start(const LaunchedChild& child, std::function<void()> on_exit);
   void start(pid_t pid, std::function<void()> on_exit);
   // No call after this; on `io`'s thread.
   void stop() noexcept;
@@ -94,6 +108,7 @@ class ChildExitWatch {
   boost::asio::io_context& io_;
   boost::asio::steady_timer poll_;
   std::unique_ptr<boost::asio::posix::stream_descriptor> pidfd_;
+  std::unique_ptr<boost::asio::posix::stream_descriptor> socket_;  // not owned
   std::function<void()> on_exit_;
   pid_t pid_ = -1;
 };
