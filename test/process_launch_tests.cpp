@@ -10,7 +10,9 @@
 #include <fray/python.hpp>
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -400,4 +402,64 @@ TEST_CASE("runs right after cancelled and timed-out runs complete normally: a gu
       CHECK(trimmed(next.out) == "done");
     }
   }
+}
+
+TEST_CASE("a run with a relative working directory starts there, relative to the driver's directory, every time") {
+  Watchdog watchdog("runs with a relative cwd", 60s);
+  const WorkingDirectory restore;
+  TempDir dir("fray-cwd-rel-");
+  fs::create_directory(dir / "sub");
+  fs::current_path(dir.path());
+  const std::string expected = fs::canonical(dir / "sub").string();
+  // The second and third runs may be handed to a guard that ran the first.
+  for (int i = 0; i < 3; ++i) {
+    CAPTURE(i);
+    const fray::ProcessResult result = plain_env().run({"pwd", "-P"}, RunOptions{}.with_cwd("sub")).get();
+    CHECK(result.exit_code == 0);
+    CHECK(trimmed(result.out) == expected);
+  }
+}
+
+TEST_CASE("a run started after the driver changed its umask and its open-file limit gets the new ones") {
+  Watchdog watchdog("runs after umask and setrlimit", 60s);
+  const auto settings = [] { return trimmed(plain_env().run({"sh", "-c", "umask; ulimit -n"}).get().out); };
+  (void)settings();  // a guard is now idle, started with the old settings
+  rlimit files{};
+  REQUIRE(::getrlimit(RLIMIT_NOFILE, &files) == 0);
+  const rlimit lower{std::min<rlim_t>(files.rlim_cur, 512) - 1, files.rlim_max};
+  const mode_t old_mask = ::umask(027);
+  REQUIRE(::setrlimit(RLIMIT_NOFILE, &lower) == 0);
+  const std::string after = settings();
+  ::umask(old_mask);
+  ::setrlimit(RLIMIT_NOFILE, &files);
+  CHECK(after == fmt::format("0027\n{}", lower.rlim_cur));
+}
+
+TEST_CASE("a fork of the driver holding fray's descriptors does not hang runs whose guards must retire") {
+  Watchdog watchdog("runs whose guards retire while a fork of the driver lives", 60s);
+  // More runs at once than fray keeps idle guards for: when they end, the
+  // guards past the first few are retired.
+  std::vector<fray::Future<fray::ProcessResult>> runs;
+  TempDir dir("fray-fork-");
+  for (int i = 0; i < 12; ++i) {
+    runs.push_back(plain_env().run({"sh", "-c", "touch \"$1\"; sleep 1", "sh", (dir / std::to_string(i)).string()}));
+  }
+  REQUIRE(eventually([&] { return entries(dir.path()).size() == 12; }, 30s));
+  // A fork that never execs (a prefork server, multiprocessing's fork): it
+  // holds a copy of every descriptor, the guards' sockets included.
+  const pid_t fork_child = ::fork();
+  REQUIRE(fork_child >= 0);
+  if (fork_child == 0) {
+    ::sleep(120);
+    ::_exit(0);
+  }
+  for (auto& run : runs) CHECK(run.get().ok());
+  CHECK(plain_env().run({"true"}).get().ok());
+  // And a change of umask, which retires every idle guard, too.
+  const mode_t old_mask = ::umask(027);
+  const bool ok = plain_env().run({"true"}).get().ok();
+  ::umask(old_mask);
+  CHECK(ok);
+  ::kill(fork_child, SIGKILL);
+  ::waitpid(fork_child, nullptr, 0);
 }

@@ -8,7 +8,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <poll.h>
 #include <sys/prctl.h>
+#include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -66,6 +68,33 @@ enum class Received { request, nothing, bad };
 
 // The Request and its descriptors (MSG_CMSG_CLOEXEC: none leaks into the
 // child unless placed on purpose). `nothing`: the driver closed the socket.
+// Idle, the guard waits for the driver's next request, or for the driver to
+// be done with it: the socket's end-of-file, or kill_signal from the driver
+// (a fork of the driver may hold the socket open) or the driver's death.
+bool wait_for_request(pid_t driver) {
+  static int signals = -1;
+  if (signals < 0) {
+    sigset_t watched;
+    sigemptyset(&watched);
+    sigaddset(&watched, kill_signal);
+    signals = ::signalfd(-1, &watched, SFD_CLOEXEC);
+    if (signals < 0) return true;  // no signalfd: the socket alone
+  }
+  for (;;) {
+    pollfd waited[2] = {{control_fd, POLLIN, 0}, {signals, POLLIN, 0}};
+    if (::poll(waited, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      return true;
+    }
+    if (waited[0].revents != 0) return true;
+    signalfd_siginfo info{};
+    if (::read(signals, &info, sizeof info) == ssize_t(sizeof info) &&
+        ((pid_t(info.ssi_pid) == driver && info.ssi_code == SI_USER) || ::getppid() != driver)) {
+      return false;
+    }
+  }
+}
+
 Received receive_request(Command& command) {
   alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int) * max_fds)];
   iovec part{&command.request, sizeof command.request};
@@ -91,7 +120,11 @@ Received receive_request(Command& command) {
   if (!read_exactly(control_fd, rest, sizeof command.request - std::size_t(n))) return Received::bad;
   const Request& request = command.request;
   if (request.version != protocol_version || request.fd_count != received || request.fd_count > max_fds ||
-      request.payload_bytes > max_payload_bytes || request.arg_count == 0) {
+      request.payload_bytes > max_payload_bytes || request.arg_count == 0 ||
+      // every word takes a byte at least
+      request.arg_count > request.payload_bytes || request.env_count > request.payload_bytes ||
+      request.terminal < -1 || request.terminal >= request.fd_count || request.cwd_index < -1 ||
+      request.cwd_index >= request.fd_count) {
     return Received::bad;
   }
   return Received::request;
@@ -160,7 +193,7 @@ void close_all_but_control() {
 // The child's side of the split, between vfork and exec: system calls only
 // (the guard is suspended until exec, and shares this memory). A failure's
 // errno goes through `error_fd` (closed by a successful exec), not through
-// shared memory: sanitizers turn vfork into fork.
+// shared memory, so the same code is right under fork too.
 [[noreturn]] void become_child(const Command& command, int error_fd) {
   const Request& request = command.request;
   bool ready = ::setpgid(0, 0) == 0 && ::prctl(PR_SET_PDEATHSIG, SIGKILL) == 0;
@@ -441,7 +474,7 @@ bool supervise(pid_t driver, Outcome& outcome) {
     const int sig = ::sigwaitinfo(&waited, &info);
     // Only the driver tells us what to do; its death reaches us as
     // kill_signal (the PDEATHSIG), after which our parent is someone else.
-    const bool from_driver = info.si_pid == driver;
+    const bool from_driver = info.si_pid == driver && info.si_code == SI_USER;  // not a forged sigqueue
     if (sig == stop_signal && from_driver) {
       stopping = true;
       terminate_tree(outcome);
@@ -466,6 +499,7 @@ void forget(Command& command) {
 bool serve(pid_t driver) {
   Command command;
   command.driver = driver;
+  if (!wait_for_request(driver)) std::exit(0);
   switch (receive_request(command)) {
     case Received::nothing:
       std::exit(0);  // the driver is done with us (or never needed us)

@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -74,14 +76,31 @@ void reap(pid_t pid) noexcept {
   }
 }
 
+// umask(2) can only be read by setting it, which would race with other
+// threads creating files: read it from /proc instead.
+mode_t current_umask() noexcept {
+  const int fd = open_cloexec("/proc/self/status", O_RDONLY);
+  if (fd < 0) return mode_t(-1);
+  char text[4096];
+  const ssize_t n = ::read(fd, text, sizeof text - 1);
+  ::close(fd);
+  if (n <= 0) return mode_t(-1);
+  text[n] = '\0';
+  const char* line = std::strstr(text, "\nUmask:");
+  return line != nullptr ? mode_t(std::strtoul(line + 7, nullptr, 8)) : mode_t(-1);
+}
+
 // A guard that has not been given its child yet, and our end of its control socket.
 struct IdleGuard {
   pid_t pid = -1;
   int control = -1;
+  InheritedSettings settings;  // the driver's when the guard started
 };
 
-// Closing the socket tells an idle guard to exit, which it does at once.
+// Tells an idle guard to exit (kill_signal: a fork of the driver may hold
+// the socket open, so end-of-file alone may never come) and reaps it.
 void retire(IdleGuard& guard) noexcept {
+  if (guard.pid > 0) ::kill(guard.pid, child_guard::kill_signal);
   close_fd(guard.control);
   if (guard.pid > 0) reap(guard.pid);
   guard.pid = -1;
@@ -89,6 +108,7 @@ void retire(IdleGuard& guard) noexcept {
 
 IdleGuard spawn_guard(const ChildLaunch& child) {
   const std::string& path = child_guard_path();
+  const InheritedSettings settings = InheritedSettings::now();
   int ends[2];
   if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, ends) != 0) {
     throw ProcessLaunchFailed(fmt::format("cannot create a socket pair: {}", std::strerror(errno)));
@@ -112,7 +132,7 @@ IdleGuard spawn_guard(const ChildLaunch& child) {
     throw ProcessLaunchFailed(fmt::format("cannot start {}: its child guard {} did not start: {}",
                                           child.executable.string(), path, std::strerror(error)));
   }
-  return IdleGuard{pid, ends[0]};
+  return IdleGuard{pid, ends[0], settings};
 }
 
 // Guards idle on this thread (whose death their PDEATHSIG follows), for its
@@ -135,6 +155,13 @@ struct IdleGuards {
       owner = ::getpid();
     }
     if (guards.empty()) return std::nullopt;
+    // Started before the driver changed its credentials, umask or limits:
+    // its child would get the old ones. Retire them all (they are alike).
+    if (!(guards.back().settings == InheritedSettings::now())) {
+      for (auto& guard : guards) retire(guard);
+      guards.clear();
+      return std::nullopt;
+    }
     IdleGuard guard = guards.back();
     guards.pop_back();
     return guard;
@@ -160,7 +187,8 @@ std::string request_words(const ChildLaunch& child) {
     words.append(word);
     words.push_back('\0');
   };
-  add(child.cwd ? child.cwd->string() : std::string());
+  // Relative to the driver's directory, not to wherever the guard is.
+  add(child.cwd ? std::filesystem::absolute(*child.cwd).string() : std::string());
   add(child.executable.string());
   for (const auto& arg : child.args) add(arg);
   for (const auto& entry : child.env) add(entry);
@@ -262,6 +290,30 @@ std::string launch_failure(const ChildLaunch& child, const std::optional<child_g
   return fmt::format("cannot start {}: {}", exe, reason);
 }
 
+// Words travel NUL-terminated, so none may hold a NUL (execve could not
+// pass one either).
+void check_words(const ChildLaunch& child) {
+  auto refuse = [&](std::string_view what) {
+    throw ProcessLaunchFailed(
+        fmt::format("cannot start {}: {} holds a NUL byte", child.executable.string(), what));
+  };
+  if (child.executable.string().find('\0') != std::string::npos) refuse("its path");
+  if (child.cwd && child.cwd->string().find('\0') != std::string::npos) refuse("its working directory");
+  std::size_t bytes = child.executable.string().size() + 1;
+  for (std::size_t i = 0; i < child.args.size(); ++i) {
+    if (child.args[i].find('\0') != std::string::npos) refuse(fmt::format("argument {}", i + 1));
+    bytes += child.args[i].size() + 1;
+  }
+  for (const auto& entry : child.env) {
+    if (entry.find('\0') != std::string::npos) refuse(fmt::format("environment entry {}", entry.substr(0, entry.find('='))));
+    bytes += entry.size() + 1;
+  }
+  if (bytes > child_guard::max_payload_bytes) {
+    throw ProcessLaunchFailed(fmt::format("cannot start {}: its arguments and environment take {} bytes: {}",
+                                          child.executable.string(), bytes, std::strerror(E2BIG)));
+  }
+}
+
 void check_descriptors(const ChildLaunch& child) {
   if (child.inherited.size() + 5 > std::size_t(child_guard::max_fds)) {
     throw ProcessLaunchFailed(fmt::format("cannot start {}: {} descriptors to keep, at most {}",
@@ -288,6 +340,22 @@ int pidfd_open(pid_t pid) noexcept {
 
 }  // namespace
 
+InheritedSettings InheritedSettings::now() noexcept {
+  InheritedSettings settings;
+  ::getresuid(&settings.uids[0], &settings.uids[1], &settings.uids[2]);
+  ::getresgid(&settings.gids[0], &settings.gids[1], &settings.gids[2]);
+  settings.no_new_privs = ::prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0);
+  settings.umask = current_umask();
+  for (int resource = 0; resource < RLIM_NLIMITS; ++resource) ::getrlimit(resource, &settings.limits[resource]);
+  return settings;
+}
+
+bool InheritedSettings::operator==(const InheritedSettings& other) const noexcept {
+  return std::memcmp(uids, other.uids, sizeof uids) == 0 && std::memcmp(gids, other.gids, sizeof gids) == 0 &&
+         no_new_privs == other.no_new_privs && umask == other.umask &&
+         std::memcmp(limits, other.limits, sizeof limits) == 0;
+}
+
 const std::string& child_guard_path() {
   static const std::optional<std::string> found = find_child_guard();
   if (!found) {
@@ -302,6 +370,7 @@ const std::string& child_guard_path() {
 }
 
 LaunchedChild launch_child(const ChildLaunch& child) {
+  check_words(child);
   check_descriptors(child);
   // Where "stay" is, for a guard started ahead: the driver's directory now.
   int start_dir = child.cwd ? -1 : open_cloexec(".", O_PATH | O_DIRECTORY);
@@ -331,7 +400,7 @@ LaunchedChild launch_child(const ChildLaunch& child) {
     }
     throw ProcessLaunchFailed(launch_failure(child, report));
   }
-  LaunchedChild launched{guard.pid, pid_t(report->value), -1};
+  LaunchedChild launched{guard.pid, pid_t(report->value), -1, guard.settings};
   if (idle_guards.wanted) {
     launched.control = guard.control;  // the child's end is reported there
   } else {
@@ -358,7 +427,7 @@ int finish_child(LaunchedChild& child, bool signalled) noexcept {
     return status;
   }
   const auto report = read_report(child.control);
-  IdleGuard guard{child.guard, child.control};
+  IdleGuard guard{child.guard, child.control, child.settings};
   child = LaunchedChild{};
   if (report && report->step == child_guard::Step::exited) {
     if (signalled) {
@@ -377,8 +446,8 @@ int finish_child(LaunchedChild& child, bool signalled) noexcept {
 }
 
 int abandon_child(LaunchedChild& child) noexcept {
-  const int status = kill_tree_and_reap(child.guard);
   close_fd(child.control);
+  const int status = kill_tree_and_reap(child.guard);
   child = LaunchedChild{};
   return status;
 }

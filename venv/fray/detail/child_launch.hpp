@@ -35,6 +35,7 @@
 #include <string>
 #include <vector>
 
+#include <sys/resource.h>
 #include <sys/types.h>
 
 namespace fray::detail {
@@ -49,10 +50,27 @@ struct ChildLaunch {
   int terminal = -1;           // >= 0: the child's group becomes this terminal's foreground
 };
 
+// What a child inherits from its guard rather than from the request, and
+// so from the driver as it was when the guard started: a guard started
+// before a change of any of these does not serve again. (Nice value, CPU
+// affinity and the signal mask are per thread: the launching thread's, as
+// for a fresh guard. Capabilities and the cgroup are not compared.)
+struct InheritedSettings {
+  uid_t uids[3]{};  // real, effective, saved
+  gid_t gids[3]{};
+  int no_new_privs = 0;
+  mode_t umask = 0;
+  rlimit limits[RLIM_NLIMITS]{};
+
+  static InheritedSettings now() noexcept;
+  bool operator==(const InheritedSettings& other) const noexcept;
+};
+
 struct LaunchedChild {
   pid_t guard = -1;  // what fray signals, watches and reaps
   pid_t pid = -1;    // the program's own pid (what users see)
   int control = -1;  // >= 0: a reusable guard's socket, where it reports the child's end
+  InheritedSettings settings;  // the guard's, to tell whether it may serve again
 };
 
 // Starts the child under its guard. Throws ProcessLaunchFailed, with the
