@@ -14,6 +14,7 @@
 #include "test_support.hpp"
 #include "venv_test_support.hpp"
 
+#include <fray/detail/child_guard.hpp>
 #include <fray/python.hpp>
 
 #include <signal.h>
@@ -202,7 +203,9 @@ std::map<std::string, int> started_tree(const Scratch& scratch) {
 void require_all_alive(const Scratch& scratch, const std::map<std::string, int>& tree) {
   for (const auto& [kind, pid] : tree) {
     INFO("the " << kind << " process (pid " << pid << ") should run before the test stops anything");
-    REQUIRE(tree_member_alive(kind, pid, scratch.token));
+    // Polled: a process that just wrote its pid may be in the middle of
+    // exec, when /proc/PID/cmdline reads empty for a moment.
+    REQUIRE(eventually([&, kind = kind, pid = pid] { return tree_member_alive(kind, pid, scratch.token); }, 5s));
   }
 }
 
@@ -440,15 +443,39 @@ TEST_CASE("a run's guard ignores signals from anyone but its driver, and its com
   REQUIRE(guard > 1);
   // `pkill -f TOKEN` aimed at the child must not hit the guard.
   CHECK(read_text(fmt::format("/proc/{}/cmdline", guard)).find(scratch.token) == std::string::npos);
-  // What fray sends to stop (SIGTERM) and to kill (SIGUSR1), from a
-  // stranger (this test is the driver: it must not send them itself).
-  REQUIRE(std::system(fmt::format("kill -TERM {0} && kill -USR1 {0}", guard).c_str()) == 0);
+  // What fray sends to stop and to kill, and the usual SIGTERM and SIGUSR1,
+  // from a stranger (this test is the driver: it must not send them itself).
+  REQUIRE(std::system(fmt::format("kill -s {1} {0} && kill -s {2} {0} && kill -TERM {0} && kill -USR1 {0}", guard,
+                                  fray::detail::child_guard::stop_signal, fray::detail::child_guard::kill_signal)
+                          .c_str()) == 0);
   // A guard that obeyed would have killed the tree within milliseconds; a
   // tree left alone stays alive forever, so any wait tells the two apart.
   std::this_thread::sleep_for(300ms);
   require_all_alive(scratch, tree);
   CHECK_FALSE(running.ready());
   running.cancel();
+  CHECK_THROWS_AS(running.get(), fray::TaskCancelled);
+  check_all_dead(scratch, tree, kAfterCompletion);
+}
+
+TEST_CASE("a stranger's stop and kill signals pending in a run's guard do not swallow the driver's own") {
+  Scratch scratch;
+  CleaningWatchdog watchdog("a run whose guard had a stranger's signals pending", scratch.token, 60s);
+  auto running = plain_env().run(scratch.run_argv(), RunOptions{}.with_kill_grace(300ms));
+  REQUIRE(eventually([&] { return tree_complete(scratch.pids); }));
+  const auto tree = started_tree(scratch);
+  const int guard = parent_of(tree.at("child"));
+  REQUIRE(guard > 1);
+  // Stopped, the guard takes no signal: the stranger's stay pending, and
+  // the driver's (the cancel's stop, then its kill after the grace) come on
+  // top of them. A standard signal would merge with the stranger's copy.
+  REQUIRE(::kill(guard, SIGSTOP) == 0);
+  REQUIRE(std::system(fmt::format("kill -s {1} {0} && kill -s {2} {0}", guard, fray::detail::child_guard::stop_signal,
+                                  fray::detail::child_guard::kill_signal)
+                          .c_str()) == 0);
+  running.cancel();
+  std::this_thread::sleep_for(800ms);  // past the grace: the driver has sent its kill (order, not timing)
+  REQUIRE(::kill(guard, SIGCONT) == 0);
   CHECK_THROWS_AS(running.get(), fray::TaskCancelled);
   check_all_dead(scratch, tree, kAfterCompletion);
 }

@@ -71,18 +71,13 @@ enum class Received { request, nothing, bad };
 // Idle, the guard waits for the driver's next request, or for the driver to
 // be done with it: the socket's end-of-file, or kill_signal from the driver
 // (a fork of the driver may hold the socket open) or the driver's death.
+int idle_signals = -1;  // a signalfd for kill_signal, made at start-up
+
 bool wait_for_request(pid_t driver) {
-  static int signals = -1;
-  if (signals < 0) {
-    sigset_t watched;
-    sigemptyset(&watched);
-    sigaddset(&watched, kill_signal);
-    signals = ::signalfd(-1, &watched, SFD_CLOEXEC);
-    if (signals < 0) return true;  // no signalfd: the socket alone
-  }
+  const int signals = idle_signals;
   for (;;) {
     pollfd waited[2] = {{control_fd, POLLIN, 0}, {signals, POLLIN, 0}};
-    if (::poll(waited, 2, -1) < 0) {
+    if (::poll(waited, signals >= 0 ? 2 : 1, -1) < 0) {  // without signalfd: the socket alone
       if (errno == EINTR) continue;
       return true;
     }
@@ -126,6 +121,11 @@ Received receive_request(Command& command) {
       request.terminal < -1 || request.terminal >= request.fd_count || request.cwd_index < -1 ||
       request.cwd_index >= request.fd_count) {
     return Received::bad;
+  }
+  for (int i = 0; i < request.fd_count; ++i) {
+    if (request.targets[i] != guard_only && (request.targets[i] < 0 || request.targets[i] > 1 << 20)) {
+      return Received::bad;
+    }
   }
   return Received::request;
 }
@@ -533,7 +533,7 @@ bool serve(pid_t driver) {
   if (!supervise(driver, outcome) || !reusable) exit_as(outcome.status);
   // Idle, the guard holds no directory of the child's (which could then
   // not be unmounted) and says how the child ended.
-  if (::chdir("/") != 0) std::exit(127);
+  (void)::chdir("/");
   report(Step::exited, outcome.status);
   return true;
 }
@@ -559,6 +559,14 @@ int main(int argc, char** argv) {
   if (::getppid() != pid_t(driver)) return 127;
   ::fcntl(control_fd, F_SETFD, FD_CLOEXEC);
   close_all_but_control();
+  if (stop_signal < SIGRTMIN || kill_signal < SIGRTMIN || kill_signal > SIGRTMAX) {
+    report(Step::setup, EINVAL);
+    return 127;
+  }
+  sigset_t idle_watched;
+  sigemptyset(&idle_watched);
+  sigaddset(&idle_watched, kill_signal);
+  idle_signals = ::signalfd(-1, &idle_watched, SFD_CLOEXEC);  // -1: the socket alone tells us to go
 
   while (serve(pid_t(driver))) {
   }

@@ -97,10 +97,11 @@ struct IdleGuard {
   InheritedSettings settings;  // the driver's when the guard started
 };
 
-// Tells an idle guard to exit (kill_signal: a fork of the driver may hold
-// the socket open, so end-of-file alone may never come) and reaps it.
+// Ends a guard that has no child (idle, or whose launch failed) and reaps
+// it. SIGKILL: it has no tree to orphan, and it must go even while a fork
+// of the driver holds its socket open or it is halfway through a request.
 void retire(IdleGuard& guard) noexcept {
-  if (guard.pid > 0) ::kill(guard.pid, child_guard::kill_signal);
+  if (guard.pid > 0) ::kill(guard.pid, SIGKILL);
   close_fd(guard.control);
   if (guard.pid > 0) reap(guard.pid);
   guard.pid = -1;
@@ -188,7 +189,16 @@ std::string request_words(const ChildLaunch& child) {
     words.push_back('\0');
   };
   // Relative to the driver's directory, not to wherever the guard is.
-  add(child.cwd ? std::filesystem::absolute(*child.cwd).string() : std::string());
+  std::string cwd;
+  if (child.cwd) {
+    std::error_code ec;
+    cwd = std::filesystem::absolute(*child.cwd, ec).string();
+    if (ec) {
+      throw ProcessLaunchFailed(fmt::format("cannot start {}: cannot resolve its working directory {}: {}",
+                                            child.executable.string(), child.cwd->string(), ec.message()));
+    }
+  }
+  add(cwd);
   add(child.executable.string());
   for (const auto& arg : child.args) add(arg);
   for (const auto& entry : child.env) add(entry);
@@ -196,7 +206,7 @@ std::string request_words(const ChildLaunch& child) {
 }
 
 // The request, its descriptors attached; 0 or the errno of the failure.
-int send_request(int control, const ChildLaunch& child, int start_dir) {
+int send_request(int control, const ChildLaunch& child, const std::string& words, int start_dir) {
   child_guard::Request request{};
   std::vector<int> fds;
   auto attach = [&](int fd, std::int32_t target) {
@@ -211,7 +221,6 @@ int send_request(int control, const ChildLaunch& child, int start_dir) {
   request.terminal = child.terminal >= 0 ? attach(child.terminal, child_guard::guard_only) : -1;
   request.cwd_index = start_dir >= 0 ? attach(start_dir, child_guard::guard_only) : -1;
   request.reusable = idle_guards.wanted ? 1 : 0;
-  const std::string words = request_words(child);
   request.version = child_guard::protocol_version;
   request.payload_bytes = std::uint32_t(words.size());
   request.arg_count = std::uint32_t(1 + child.args.size());
@@ -299,7 +308,7 @@ void check_words(const ChildLaunch& child) {
   };
   if (child.executable.string().find('\0') != std::string::npos) refuse("its path");
   if (child.cwd && child.cwd->string().find('\0') != std::string::npos) refuse("its working directory");
-  std::size_t bytes = child.executable.string().size() + 1;
+  std::size_t bytes = child.executable.string().size() + 1 + (child.cwd ? child.cwd->string().size() + 1 : 1);
   for (std::size_t i = 0; i < child.args.size(); ++i) {
     if (child.args[i].find('\0') != std::string::npos) refuse(fmt::format("argument {}", i + 1));
     bytes += child.args[i].size() + 1;
@@ -346,13 +355,15 @@ InheritedSettings InheritedSettings::now() noexcept {
   ::getresgid(&settings.gids[0], &settings.gids[1], &settings.gids[2]);
   settings.no_new_privs = ::prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0);
   settings.umask = current_umask();
+  settings.group_count = ::getgroups(int(std::size(settings.groups)), settings.groups);
   for (int resource = 0; resource < RLIM_NLIMITS; ++resource) ::getrlimit(resource, &settings.limits[resource]);
   return settings;
 }
 
 bool InheritedSettings::operator==(const InheritedSettings& other) const noexcept {
   return std::memcmp(uids, other.uids, sizeof uids) == 0 && std::memcmp(gids, other.gids, sizeof gids) == 0 &&
-         no_new_privs == other.no_new_privs && umask == other.umask &&
+         no_new_privs == other.no_new_privs && umask == other.umask && group_count == other.group_count &&
+         std::memcmp(groups, other.groups, sizeof groups) == 0 &&
          std::memcmp(limits, other.limits, sizeof limits) == 0;
 }
 
@@ -383,23 +394,32 @@ LaunchedChild launch_child(const ChildLaunch& child) {
     ~CloseDir() { close_fd(fd); }
   } close_dir{start_dir};
 
+  const std::string words = request_words(child);  // before a guard is taken: it may throw
   std::optional<IdleGuard> spare = idle_guards.take();
   IdleGuard guard = spare ? *spare : spawn_guard(child);
-  int error = send_request(guard.control, child, start_dir);
-  if (error != 0 && spare) {  // the idle guard died (killed by someone): start one now
+  struct RetireUnlessStarted {
+    IdleGuard& guard;
+    bool started = false;
+    ~RetireUnlessStarted() {
+      if (!started) retire(guard);
+    }
+  } holder{guard};
+  int error = send_request(guard.control, child, words, start_dir);
+  auto report = error == 0 ? read_report(guard.control) : std::nullopt;
+  if (!report && spare) {  // the idle guard is gone (killed by someone): a fresh one
     retire(guard);
     guard = spawn_guard(child);
-    error = send_request(guard.control, child, start_dir);
+    error = send_request(guard.control, child, words, start_dir);
+    report = error == 0 ? read_report(guard.control) : std::nullopt;
   }
-  const auto report = error == 0 ? read_report(guard.control) : std::nullopt;
   if (!report || report->step != child_guard::Step::started) {
-    retire(guard);
     if (error != 0) {
       throw ProcessLaunchFailed(fmt::format("cannot start {}: cannot reach its child guard: {}",
                                             child.executable.string(), std::strerror(error)));
     }
     throw ProcessLaunchFailed(launch_failure(child, report));
   }
+  holder.started = true;
   LaunchedChild launched{guard.pid, pid_t(report->value), -1, guard.settings};
   if (idle_guards.wanted) {
     launched.control = guard.control;  // the child's end is reported there

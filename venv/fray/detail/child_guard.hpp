@@ -18,6 +18,9 @@
 //     which keep their grace until they exit or `kill_signal` comes;
 //   - `kill_signal` from the driver, or the driver's death (the PDEATHSIG):
 //     SIGKILL to every process below it, reap, exit.
+// An idle guard exits on `kill_signal` from the driver, or when the driver
+// closes the socket; the driver also SIGKILLs idle guards it retires (they
+// have no tree to orphan).
 // Signals from anyone else are ignored: `kill` or `pkill` of the guard
 // does not tear down the child's tree (its command line is its own, not the
 // child's, so `pkill -f` aimed at the child does not match it).
@@ -53,8 +56,11 @@ inline constexpr int control_fd = 3;
 inline constexpr int max_fds = 64;
 inline constexpr std::uint32_t max_payload_bytes = 64u << 20;
 
-inline constexpr int stop_signal = SIGTERM;
-inline constexpr int kill_signal = SIGUSR1;
+// Real-time signals (glibc's SIGRTMIN is 34): they queue, each with its
+// sender, so a stranger's copy pending in the guard cannot swallow the
+// driver's as a second standard signal would.
+inline constexpr int stop_signal = 40;
+inline constexpr int kill_signal = 41;
 
 // targets[i] for a descriptor that is for the guard alone, not the child.
 inline constexpr std::int32_t guard_only = -1;

@@ -54,10 +54,13 @@ struct ChildLaunch {
 // so from the driver as it was when the guard started: a guard started
 // before a change of any of these does not serve again. (Nice value, CPU
 // affinity and the signal mask are per thread: the launching thread's, as
-// for a fresh guard. Capabilities and the cgroup are not compared.)
+// for a fresh guard. Not compared: capabilities, securebits, the cgroup,
+// chroot, seccomp filters, oom_score_adj.)
 struct InheritedSettings {
   uid_t uids[3]{};  // real, effective, saved
   gid_t gids[3]{};
+  gid_t groups[64]{};  // supplementary
+  int group_count = 0; // -1: more than fit (then not compared)
   int no_new_privs = 0;
   mode_t umask = 0;
   rlimit limits[RLIM_NLIMITS]{};
