@@ -368,7 +368,8 @@ bool InheritedSettings::operator==(const InheritedSettings& other) const noexcep
 }
 
 const std::string& child_guard_path() {
-  static const std::optional<std::string> found = find_child_guard();
+  // Never destroyed: the process thread may launch while the program exits.
+  static const std::optional<std::string>& found = *new std::optional<std::string>(find_child_guard());
   if (!found) {
     if (const char* configured = std::getenv("FRAY_CHILD_GUARD"); configured != nullptr && *configured != '\0') {
       throw ProcessLaunchFailed(fmt::format("FRAY_CHILD_GUARD={} is not an executable file", configured));
@@ -430,14 +431,11 @@ LaunchedChild launch_child(const ChildLaunch& child) {
 }
 
 void keep_spare_guard_ready() noexcept {
+  // No guard is started here: a thread that starts while the program exits
+  // (an env closed by a static destructor) must not start one then. The
+  // first launch starts it, and it stays.
   idle_guards.wanted = true;
   idle_guards.owner = ::getpid();
-  if (!idle_guards.guards.empty()) return;
-  try {
-    idle_guards.give_back(spawn_guard(ChildLaunch{}));
-  } catch (const std::exception&) {
-    // None now: the first launch starts its guard itself, and says why if it cannot.
-  }
 }
 
 int finish_child(LaunchedChild& child, bool signalled) noexcept {

@@ -99,7 +99,7 @@ int finish_child(LaunchedChild& child, bool signalled) noexcept;
 int abandon_child(LaunchedChild& child) noexcept;
 
 // From now on, this thread keeps the guards whose children ended on their
-// own, idle, for its next launches (and starts one now). For long-lived
+// own, idle, for its next launches. For long-lived
 // threads only: an idle guard's PR_SET_PDEATHSIG follows this thread. Its
 // launches' children must be finished (finish_child) on it too.
 void keep_spare_guard_ready() noexcept;
