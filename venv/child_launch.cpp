@@ -71,9 +71,12 @@ struct SpawnAttributes {
   ~SpawnAttributes() { posix_spawnattr_destroy(&attr); }
 };
 
-void reap(pid_t pid) noexcept {
-  while (::waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+// Waits for `pid` to exit; returns its wait status.
+int reap(pid_t pid) noexcept {
+  int status = 0;
+  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
+  return status;
 }
 
 // umask(2) can only be read by setting it, which would race with other
@@ -139,7 +142,7 @@ IdleGuard spawn_guard(const ChildLaunch& child) {
 // Guards idle on this thread (whose death their PDEATHSIG follows), for its
 // next launches: a guard whose child ended on its own comes back here, so a
 // launch only hands it the next child. Only threads that asked for them
-// (keep_spare_guard_ready) keep any.
+// (keep_idle_guards) keep any.
 struct IdleGuards {
   static constexpr std::size_t kept_at_most = 8;
   bool wanted = false;
@@ -202,6 +205,10 @@ std::string request_words(const ChildLaunch& child) {
   add(child.executable.string());
   for (const auto& arg : child.args) add(arg);
   for (const auto& entry : child.env) add(entry);
+  if (words.size() > child_guard::max_payload_bytes) {
+    throw ProcessLaunchFailed(fmt::format("cannot start {}: its arguments and environment take {} bytes: {}",
+                                          child.executable.string(), words.size(), std::strerror(E2BIG)));
+  }
   return words;
 }
 
@@ -308,18 +315,11 @@ void check_words(const ChildLaunch& child) {
   };
   if (child.executable.string().find('\0') != std::string::npos) refuse("its path");
   if (child.cwd && child.cwd->string().find('\0') != std::string::npos) refuse("its working directory");
-  std::size_t bytes = child.executable.string().size() + 1 + (child.cwd ? child.cwd->string().size() + 1 : 1);
   for (std::size_t i = 0; i < child.args.size(); ++i) {
     if (child.args[i].find('\0') != std::string::npos) refuse(fmt::format("argument {}", i + 1));
-    bytes += child.args[i].size() + 1;
   }
   for (const auto& entry : child.env) {
     if (entry.find('\0') != std::string::npos) refuse(fmt::format("environment entry {}", entry.substr(0, entry.find('='))));
-    bytes += entry.size() + 1;
-  }
-  if (bytes > child_guard::max_payload_bytes) {
-    throw ProcessLaunchFailed(fmt::format("cannot start {}: its arguments and environment take {} bytes: {}",
-                                          child.executable.string(), bytes, std::strerror(E2BIG)));
   }
 }
 
@@ -430,7 +430,7 @@ LaunchedChild launch_child(const ChildLaunch& child) {
   return launched;
 }
 
-void keep_spare_guard_ready() noexcept {
+void keep_idle_guards() noexcept {
   // No guard is started here: a thread that starts while the program exits
   // (an env closed by a static destructor) must not start one then. The
   // first launch starts it, and it stays.
@@ -457,10 +457,7 @@ int finish_child(LaunchedChild& child, bool signalled) noexcept {
   }
   // The guard ended (stopped or killed): its status is the child's.
   close_fd(guard.control);
-  int status = 0;
-  while (::waitpid(guard.pid, &status, 0) < 0 && errno == EINTR) {
-  }
-  return status;
+  return reap(guard.pid);
 }
 
 int abandon_child(LaunchedChild& child) noexcept {
@@ -476,10 +473,7 @@ void kill_tree(pid_t guard) noexcept { ::kill(guard, child_guard::kill_signal); 
 
 int kill_tree_and_reap(pid_t guard) noexcept {
   kill_tree(guard);
-  int status = 0;
-  while (::waitpid(guard, &status, 0) < 0 && errno == EINTR) {
-  }
-  return status;
+  return reap(guard);
 }
 
 void ChildExitWatch::start(const LaunchedChild& child, std::function<void()> on_exit) {

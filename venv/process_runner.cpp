@@ -65,7 +65,7 @@ class ProcessThread {
       sigaddset(&blocked, SIGPIPE);
       sigaddset(&blocked, SIGTTOU);
       pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
-      keep_spare_guard_ready();
+      keep_idle_guards();
       thread_id_.store(std::this_thread::get_id(), std::memory_order_release);
     });
   }
@@ -110,7 +110,7 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
   ~RunOperation() {
     // Only when the loop is torn down with the process still running (the
     // program is exiting): no zombie even then.
-    if (guard_ > 0 && !reaped_) abandon_child(launched_);
+    if (launched_.guard > 0 && !reaped_) abandon_child(launched_);
     if (!finished_) complete(made_error<RuntimeStopped>());
   }
 
@@ -227,7 +227,6 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
     started_ = Clock::now();
     try {
       launched_ = launch_child(child);
-      guard_ = launched_.guard;
       pid_ = launched_.pid;
     } catch (...) {
       restore_terminal();
@@ -272,14 +271,14 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
   }
 
   void stop(StopReason reason) {
-    if (finished_ || reaped_ || stop_ != StopReason::none || guard_ <= 0) return;
+    if (finished_ || reaped_ || stop_ != StopReason::none || launched_.guard <= 0) return;
     stop_ = reason;
     signalled_ = true;
-    terminate_tree(guard_);
+    terminate_tree(launched_.guard);
     grace_.expires_after(options_.kill_grace);
     grace_.async_wait([self = shared_from_this()](const boost::system::error_code& error) {
       if (error || self->reaped_) return;
-      kill_tree(self->guard_);
+      kill_tree(self->launched_.guard);
     });
   }
 
@@ -407,8 +406,7 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
   std::array<char, 16384> out_buffer_{}, err_buffer_{};
   LineSplitter out_lines_, err_lines_;
 
-  LaunchedChild launched_;
-  pid_t guard_ = -1;  // the child guard: signalled, watched and reaped
+  LaunchedChild launched_;  // its guard: signalled, watched and finished
   bool signalled_ = false;  // the guard was told to stop the tree: never reuse it
   pid_t pid_ = -1;    // the program's own pid, for the result and messages
   int terminal_ = -1;

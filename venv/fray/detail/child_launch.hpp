@@ -15,7 +15,7 @@
 // environment go to the guard over a socket; the guard answers with the
 // child's pid, or which step failed and its errno. A thread that launches
 // often keeps the guards whose children ended on their own
-// (keep_spare_guard_ready), so a launch costs one message to an idle guard,
+// (keep_idle_guards), so a launch costs one message to an idle guard,
 // not a process start.
 //
 // The caller owns the guard: it must finish the child (ChildExitWatch tells when).
@@ -102,7 +102,7 @@ int abandon_child(LaunchedChild& child) noexcept;
 // own, idle, for its next launches. For long-lived
 // threads only: an idle guard's PR_SET_PDEATHSIG follows this thread. Its
 // launches' children must be finished (finish_child) on it too.
-void keep_spare_guard_ready() noexcept;
+void keep_idle_guards() noexcept;
 
 // Where fray-child-guard is: $FRAY_CHILD_GUARD, else the build tree, else
 // the install prefix. Throws ProcessLaunchFailed when it is in none.
