@@ -463,3 +463,12 @@ TEST_CASE("a fork of the driver holding fray's descriptors does not hang runs wh
   ::kill(fork_child, SIGKILL);
   ::waitpid(fork_child, nullptr, 0);
 }
+
+TEST_CASE("an argument holding a NUL byte, or words over 64 MiB, fail the run with ProcessLaunchFailed saying so, and the next run works") {
+  Watchdog watchdog("runs with unsendable words", 60s);
+  const auto nul = error_of<fray::ProcessLaunchFailed>(plain_env().run({"echo", std::string("a\0b", 3)}));
+  CHECK(std::string(nul.what()).find("argument 1 holds a NUL byte") != std::string::npos);
+  const auto big = error_of<fray::ProcessLaunchFailed>(plain_env().run({"echo", std::string(65u << 20, 'x')}));
+  CHECK(std::string(big.what()).find("Argument list too long") != std::string::npos);
+  CHECK(trimmed(plain_env().run({"sh", "-c", "echo fine"}).get().out) == "fine");
+}
