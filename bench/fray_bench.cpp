@@ -83,7 +83,7 @@ std::vector<Suite> all_suites() {
         {"peer venv_plain", peer_venv_plain},
         {"peer pip_install_one_wheel", peer_pip_install_one_wheel}},
        {}},
-      {"jobs", {{"peer process_spawn", peer_process_spawn}}, "local jobs (job_local_roundtrip)"},
+      {"jobs", {{"fray jobs metrics", run_jobs_suite}, {"peer process_spawn", peer_process_spawn}}, {}},
   };
 }
 

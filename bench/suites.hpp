@@ -10,5 +10,6 @@ void run_core_suite(Report& report, const SuiteOptions& options);
 void run_actors_suite(Report& report, const SuiteOptions& options);
 void run_venv_suite(Report& report, const SuiteOptions& options);
 void run_python_suite(Report& report, const SuiteOptions& options);
+void run_jobs_suite(Report& report, const SuiteOptions& options);
 
 }  // namespace fray::bench

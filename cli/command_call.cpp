@@ -61,6 +61,21 @@ std::optional<std::string_view> keyword_of(std::string_view text) {
 
 }  // namespace
 
+CallArguments parse_call_arguments(const ArgReader& args, const std::vector<std::string>& words) {
+  CallArguments parsed;
+  for (const std::string& word : words) {
+    if (auto name = keyword_of(word)) {
+      if (parsed.kwargs.contains(*name)) args.fail(fmt::format("keyword argument '{}' is given twice", *name));
+      parsed.kwargs[*name] = argument_of(word.substr(name->size() + 1));
+    } else if (!parsed.kwargs.empty()) {
+      args.fail(fmt::format("positional argument '{}' follows a keyword argument", word));
+    } else {
+      parsed.args.push_back(argument_of(word));
+    }
+  }
+  return parsed;
+}
+
 int command_call(ArgReader args) {
   EnvCommandArgs parsed = parse_env_command(args);
   if (parsed.help) {
@@ -75,18 +90,7 @@ int command_call(ArgReader args) {
   if (rest.empty()) args.fail("no MODULE:FUNCTION to call (fray call [OPTIONS] MODULE:FUNCTION [JSON_ARG | NAME=JSON_ARG]...)");
   const std::string function = rest.front();
   if (function.find(':') == std::string::npos) args.fail(fmt::format("'{}' is not MODULE:FUNCTION", function));
-  boost::json::array call_args;
-  boost::json::object call_kwargs;
-  for (std::size_t i = 1; i < rest.size(); ++i) {
-    if (auto name = keyword_of(rest[i])) {
-      if (call_kwargs.contains(*name)) args.fail(fmt::format("keyword argument '{}' is given twice", *name));
-      call_kwargs[*name] = argument_of(rest[i].substr(name->size() + 1));
-    } else if (!call_kwargs.empty()) {
-      args.fail(fmt::format("positional argument '{}' follows a keyword argument", rest[i]));
-    } else {
-      call_args.push_back(argument_of(rest[i]));
-    }
-  }
+  auto [call_args, call_kwargs] = parse_call_arguments(args, std::vector<std::string>(rest.begin() + 1, rest.end()));
 
   if (!quiet) {
     auto said = std::make_shared<bool>(false);

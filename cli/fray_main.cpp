@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "command_call.hpp"
+#include "command_job.hpp"
 #include "command_line.hpp"
 
 namespace {
@@ -34,6 +35,7 @@ commands:
   run     build the env if needed, then run a command in it
   call    build the env if needed, then call a Python function in it
   venv    the env cache: create, path, list, gc, rm
+  job     jobs on this machine or on Slurm: submit, call, status, logs, wait, stop, list, gc
 
 options:
   -h, --help   this help; `fray COMMAND --help` explains a command
@@ -471,7 +473,7 @@ int command_venv(ArgReader args) {
 
 int dispatch(std::vector<std::string> argv) {
   ArgReader args("fray", std::move(argv));
-  if (args.done()) args.fail("which command? (run, call, venv)");
+  if (args.done()) args.fail("which command? (run, call, venv, job)");
   const std::string command = args.take();
   if (is_help(command)) {
     fmt::print("{}", main_help);
@@ -480,7 +482,8 @@ int dispatch(std::vector<std::string> argv) {
   if (command == "run") return command_run(ArgReader("fray run", args.rest()));
   if (command == "venv") return command_venv(ArgReader("fray venv", args.rest()));
   if (command == "call") return command_call(ArgReader("fray call", args.rest()));
-  args.fail(fmt::format("unknown command '{}' (run, call, venv)", command));
+  if (command == "job") return command_job(ArgReader("fray job", args.rest()));
+  args.fail(fmt::format("unknown command '{}' (run, call, venv, job)", command));
 }
 
 }  // namespace

@@ -15,9 +15,11 @@ namespace fray {
 struct RuntimeOptions {
   // Which context; unset means FRAY_CONTEXT=sync|threads, else threads.
   std::optional<ContextKind> context;
-  // Pool threads; 0 means one per core.
+  // Pool threads; 0 means one per cpu of the job's allocation (see
+  // job_allocation()), rounded up.
   std::size_t threads = 0;
-  // Logical capacities for admission; cpu defaults to the core count.
+  // Logical capacities for admission. What is not set comes from the job's
+  // allocation: cpu always, gpu and memory when the allocation has them.
   Resources capacity;
   // Threads the pool may start beyond `threads` to stand in for tasks
   // blocked in get/wait. Past that, a blocking call that would leave no
@@ -29,6 +31,14 @@ struct RuntimeOptions {
   RuntimeOptions& with_capacity(Resources value) { capacity = std::move(value); return *this; }
   RuntimeOptions& with_max_extra_threads(std::size_t count) { max_extra_threads = count; return *this; }
 };
+
+// What this process may use, so that tasks respect the job's share rather
+// than the machine's: inside a fray job, FRAY_JOB_CPU, FRAY_JOB_GPU and
+// FRAY_JOB_RAM (bytes); inside a Slurm job, SLURM_CPUS_PER_TASK,
+// SLURM_GPUS_ON_NODE (else the count of CUDA_VISIBLE_DEVICES) and
+// SLURM_MEM_PER_NODE (MB); else the core count (and the CUDA_VISIBLE_DEVICES
+// count). A Runtime built with default options takes its capacity from it.
+Resources job_allocation();
 
 // The context FRAY_CONTEXT asks for (threads when unset); throws
 // InvalidOptions on a value it does not know.
