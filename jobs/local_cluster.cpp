@@ -217,7 +217,8 @@ LocalClusterOptions LocalClusterOptions::from_spec(const ClusterSpec& spec) {
 
 LocalCluster::LocalCluster(LocalClusterOptions options) : options_(std::move(options)) {
   jobs_dir_ = options_.jobs_dir ? *options_.jobs_dir : default_jobs_dir();
-  fs::create_directories(jobs_dir_);
+  // Jobs hold other people's commands and output: only their owner reads them.
+  if (fs::create_directories(jobs_dir_)) fs::permissions(jobs_dir_, fs::perms::owner_all);
   jobs_dir_ = fs::canonical(jobs_dir_);
   cpu_ = options_.cpu.value_or(double(std::max(1u, std::thread::hardware_concurrency())));
   ram_ = options_.ram.value_or(machine_memory());
@@ -334,52 +335,92 @@ std::vector<LogFile> LocalCluster::log_files(const JobId& id) { return detail::J
 
 namespace {
 
-// One inotify descriptor watching each job's directory for a new
-// status.json (write_file_atomic renames it into place), and nothing else.
+// Watches each job's directory for a new status.json (write_file_atomic
+// renames it into place), and nothing else, on an inotify descriptor taken
+// from the cluster's pool and handed back afterwards: closing an inotify
+// descriptor waits for an RCU grace period (10-20 ms here), which every
+// wait() would otherwise pay.
 class InotifyJobWatch final : public JobChangeWatch {
  public:
-  InotifyJobWatch(const fs::path& jobs_dir, const std::vector<JobId>& ids) : fd_(::inotify_init1(IN_CLOEXEC | IN_NONBLOCK)) {
-    if (fd_.get() < 0) return;
+  InotifyJobWatch(detail::InotifyPool& pool, const fs::path& jobs_dir, const std::vector<JobId>& ids) : pool_(pool), fd_(pool.take()) {
+    if (fd_ < 0) return;
     for (const JobId& id : ids) {
-      const int wd = ::inotify_add_watch(fd_.get(), (jobs_dir / id).c_str(), IN_MOVED_TO | IN_DELETE_SELF);
+      const int wd = ::inotify_add_watch(fd_, (jobs_dir / id).c_str(), IN_MOVED_TO | IN_DELETE_SELF);
       if (wd >= 0) ids_[wd] = id;
     }
   }
+  ~InotifyJobWatch() override {
+    if (fd_ < 0) return;
+    for (const auto& entry : ids_) ::inotify_rm_watch(fd_, entry.first);
+    drain();  // what is left (IN_IGNORED for each removed watch) must not reach the next user
+    pool_.give_back(fd_);
+  }
 
   std::optional<std::vector<JobId>> wait(std::chrono::milliseconds limit) override {
-    if (fd_.get() < 0 || ids_.empty()) {
+    if (fd_ < 0 || ids_.empty()) {
       std::this_thread::sleep_for(limit);
       return std::nullopt;
     }
-    pollfd ready{fd_.get(), POLLIN, 0};
+    pollfd ready{fd_, POLLIN, 0};
     if (::poll(&ready, 1, static_cast<int>(std::min<std::int64_t>(limit.count(), 1 << 30))) <= 0) return std::nullopt;
     std::set<JobId> changed;
-    alignas(inotify_event) char buffer[16384];
-    for (;;) {
-      const ssize_t got = ::read(fd_.get(), buffer, sizeof buffer);
-      if (got <= 0) break;
-      for (char* at = buffer; at < buffer + got;) {
-        const auto* event = reinterpret_cast<const inotify_event*>(at);
-        if (event->mask & IN_Q_OVERFLOW) return std::nullopt;
-        // Only a new status.json counts: opening a lock file there (as
-        // poll() does) must not wake this again.
-        const bool status = (event->mask & IN_DELETE_SELF) || (event->len > 0 && std::string_view(event->name) == "status.json");
-        if (const auto found = ids_.find(event->wd); status && found != ids_.end()) changed.insert(found->second);
-        at += sizeof(inotify_event) + event->len;
-      }
-    }
+    bool overflow = false;
+    drain([&](const inotify_event& event) {
+      overflow |= (event.mask & IN_Q_OVERFLOW) != 0;
+      // Only a new status.json counts: opening a lock file there (as
+      // poll() does) must not wake this again.
+      const bool status = (event.mask & IN_DELETE_SELF) || (event.len > 0 && std::string_view(event.name) == "status.json");
+      if (const auto found = ids_.find(event.wd); status && found != ids_.end()) changed.insert(found->second);
+    });
+    if (overflow) return std::nullopt;
     return std::vector<JobId>(changed.begin(), changed.end());
   }
 
  private:
-  detail::UniqueFd fd_;
+  template <class OnEvent = void (*)(const inotify_event&)>
+  void drain(OnEvent&& on_event = [](const inotify_event&) {}) {
+    alignas(inotify_event) char buffer[16384];
+    for (;;) {
+      const ssize_t got = ::read(fd_, buffer, sizeof buffer);
+      if (got <= 0) return;
+      for (char* at = buffer; at < buffer + got;) {
+        const auto* event = reinterpret_cast<const inotify_event*>(at);
+        on_event(*event);
+        at += sizeof(inotify_event) + event->len;
+      }
+    }
+  }
+
+  detail::InotifyPool& pool_;
+  int fd_;
   std::map<int, JobId> ids_;
 };
 
 }  // namespace
 
+detail::InotifyPool::~InotifyPool() {
+  for (int fd : idle_) ::close(fd);
+}
+
+int detail::InotifyPool::take() {
+  {
+    std::lock_guard lock(mutex_);
+    if (!idle_.empty()) {
+      const int fd = idle_.back();
+      idle_.pop_back();
+      return fd;
+    }
+  }
+  return ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+}
+
+void detail::InotifyPool::give_back(int fd) {
+  std::lock_guard lock(mutex_);
+  idle_.push_back(fd);
+}
+
 std::unique_ptr<JobChangeWatch> LocalCluster::watch_changes(const std::vector<JobId>& ids) {
-  return std::make_unique<InotifyJobWatch>(jobs_dir_, ids);
+  return std::make_unique<InotifyJobWatch>(*inotify_, jobs_dir_, ids);
 }
 
 std::size_t LocalCluster::gc(JobClock::time_point before) {

@@ -15,6 +15,9 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <memory>
+#include <mutex>
+#include <vector>
 #include <optional>
 #include <string>
 
@@ -49,6 +52,22 @@ struct LocalClusterOptions {
   static LocalClusterOptions from_spec(const ClusterSpec& spec);
 };
 
+namespace detail {
+// inotify descriptors kept for reuse (see local_cluster.cpp).
+class InotifyPool {
+ public:
+  InotifyPool() = default;
+  InotifyPool(const InotifyPool&) = delete;
+  ~InotifyPool();
+  int take();  // -1 when inotify is not available
+  void give_back(int fd);
+
+ private:
+  std::mutex mutex_;
+  std::vector<int> idle_;
+};
+}  // namespace detail
+
 class LocalCluster final : public Cluster {
  public:
   explicit LocalCluster(LocalClusterOptions options = {});
@@ -74,6 +93,7 @@ class LocalCluster final : public Cluster {
  private:
   LocalClusterOptions options_;
   std::filesystem::path jobs_dir_;
+  std::unique_ptr<detail::InotifyPool> inotify_ = std::make_unique<detail::InotifyPool>();
   double cpu_ = 0;
   std::uint64_t ram_ = 0;
   int gpu_ = 0;
