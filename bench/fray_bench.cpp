@@ -105,6 +105,7 @@ void set_contract_peers(Report& report) {
   report.set_peer_for("venv_build_empty", "venv_plain");
   report.set_peer_for("venv_build_one_wheel", "pip_install_one_wheel");
   report.set_peer_for("job_local_roundtrip", "process_spawn");
+  report.set_peer_for("job_slurm_roundtrip", "slurm_sbatch_wait");
 }
 
 struct Command {

@@ -1,13 +1,19 @@
 // The jobs suite's fray metrics (bench-contract.md): a local job of `true`
-// from launch to succeeded, and 1,000 such jobs submitted at once (jobs/s,
-// and what each waiting or running supervisor costs in memory).
+// from launch to succeeded, 1,000 such jobs submitted at once (jobs/s, and
+// what each waiting or running supervisor costs in memory), and on a Slurm
+// that answers (scripts/slurm-local's, or SLURM_CONF's) a Slurm job of
+// `true` beside `sbatch --wait --wrap true`, the floor any Slurm client has.
 #include "suites.hpp"
 
 #include <fray/detail/fs_util.hpp>
+#include <fray/detail/process_runner.hpp>
 #include <fray/jobs.hpp>
 #include <fmt/format.h>
 
+#include <stdlib.h>
+
 #include <chrono>
+#include <cstdlib>
 #include <fstream>
 #include <stdexcept>
 
@@ -96,13 +102,74 @@ void job_local_throughput(Report& report, const SuiteOptions& options, LocalClus
   report.metric("job_local_throughput", m);
 }
 
+// Runs a command to its end with this process's environment; its stdout.
+ProcessResult run_command(std::vector<std::string> argv) {
+  const char* path_var = std::getenv("PATH");
+  const std::filesystem::path exe = detail::find_on_path(argv.front(), path_var == nullptr ? "" : path_var);
+  if (exe.empty()) throw std::runtime_error(fmt::format("{} is not on PATH", argv.front()));
+  std::vector<std::string> env;
+  for (char** entry = environ; *entry != nullptr; ++entry) env.emplace_back(*entry);
+  RunOptions run;
+  run.timeout = std::chrono::minutes(2);
+  return detail::start_process(detail::ProcessSpec{exe, std::vector<std::string>(argv.begin() + 1, argv.end()), std::move(env)}, run)
+      .get();
+}
+
+// A Slurm that answers: SLURM_CONF as set, else the private one of
+// scripts/slurm-local when it runs. The reason when there is none.
+std::optional<std::string> find_slurm() {
+  if (std::getenv("SLURM_CONF") == nullptr) {
+    const auto script = std::filesystem::path(FRAY_BENCH_PYTHON_DIR) / ".." / ".." / "scripts" / "slurm-local";
+    try {
+      const ProcessResult env = run_command({script.string(), "env"});
+      const std::string prefix = "export SLURM_CONF=";
+      if (env.ok() && env.out.starts_with(prefix)) {
+        std::string conf = env.out.substr(prefix.size());
+        while (!conf.empty() && (conf.back() == '\n' || conf.back() == '\'' || conf.back() == '"')) conf.pop_back();
+        while (!conf.empty() && (conf.front() == '\'' || conf.front() == '"')) conf.erase(0, 1);
+        ::setenv("SLURM_CONF", conf.c_str(), 1);
+      }
+    } catch (const std::exception&) {
+    }
+  }
+  try {
+    if (!run_command({"sinfo", "-h"}).ok()) return "sinfo does not answer (no Slurm controller)";
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return std::nullopt;
+}
+
+void slurm_roundtrips(Report& report, const SuiteOptions& options) {
+  if (auto missing = find_slurm()) {
+    report.skip("jobs", fmt::format("job_slurm_roundtrip and slurm_sbatch_wait: {}; start a private one with "
+                                    "`eval \"$(scripts/slurm-local start)\"`", *missing));
+    return;
+  }
+  const std::size_t n = pick(options, 5, 2);
+  progress(fmt::format("peer slurm_sbatch_wait: {} runs of `sbatch --wait --wrap true`", n));
+  auto sbatch = time_each(1, n, [] {
+    const ProcessResult result = run_command({"sbatch", "--wait", "--quiet", "--wrap", "true"});
+    if (!result.ok()) throw std::runtime_error("sbatch --wait --wrap true failed: " + result.err);
+  });
+  report.peer("slurm_sbatch_wait", latency_from_samples(std::move(sbatch)));
+  detail::TempDirectory dir("fray-bench-slurm-");
+  SlurmCluster cluster(SlurmClusterOptions{}.with_jobs_dir(dir / "jobs"));
+  progress(fmt::format("jobs job_slurm_roundtrip: {} Slurm jobs of `true`, each launched and waited for", n));
+  auto samples = time_each(1, n, [&] { require_succeeded(cluster.wait(cluster.launch(true_job()))); });
+  report.metric("job_slurm_roundtrip", latency_from_samples(std::move(samples)));
+}
+
 }  // namespace
 
 void run_jobs_suite(Report& report, const SuiteOptions& options) {
-  detail::TempDirectory dir("fray-bench-jobs-");
-  LocalCluster cluster(LocalClusterOptions{}.with_jobs_dir(dir / "jobs"));
-  job_local_roundtrip(report, options, cluster);
-  job_local_throughput(report, options, cluster);
+  {
+    detail::TempDirectory dir("fray-bench-jobs-");
+    LocalCluster cluster(LocalClusterOptions{}.with_jobs_dir(dir / "jobs"));
+    job_local_roundtrip(report, options, cluster);
+    job_local_throughput(report, options, cluster);
+  }
+  slurm_roundtrips(report, options);
 }
 
 }  // namespace fray::bench

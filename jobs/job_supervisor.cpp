@@ -30,6 +30,7 @@
 #include "fray/detail/job_directory.hpp"
 #include "fray/detail/job_json.hpp"
 #include "fray/detail/job_ledger.hpp"
+#include "fray/detail/replica_outcome.hpp"
 #include "fray/job_errors.hpp"
 
 extern char** environ;
@@ -57,11 +58,6 @@ std::string read_stdin() {
 void say(std::string_view line) {
   const std::string text = fmt::format("fray-job-supervisor: {}\n", line);
   (void)!::write(2, text.data(), text.size());
-}
-
-std::string signal_name(int signal) {
-  const char* abbrev = sigabbrev_np(signal);
-  return abbrev != nullptr ? fmt::format("SIG{}", abbrev) : fmt::format("signal {}", signal);
 }
 
 // What stops the job, and what wakes the admission wait. Fed by the
@@ -181,10 +177,7 @@ std::string path_of(const std::vector<std::string>& env) {
   return "/usr/local/bin:/usr/bin:/bin";
 }
 
-std::string describe_end(const ProcessResult& result) {
-  if (result.signal != 0) return fmt::format("killed by {}", signal_name(result.signal));
-  return fmt::format("exited with status {}", result.exit_code);
-}
+std::string describe_end(const ProcessResult& result) { return describe_exit(result.exit_code, result.signal); }
 
 // One job: its record, its env, its attempts.
 class Supervisor {
@@ -416,10 +409,7 @@ class Supervisor {
   }
 
   // A Python replica that failed says why in its result file's place.
-  std::string python_error_of(int index) const {
-    const auto text = read_file(fs::path(dir_.result_file(index).string() + ".error"));
-    return text && !text->empty() ? ": " + *text : std::string();
-  }
+  std::string python_error_of(int index) const { return python_error_suffix(dir_.result_file(index)); }
 
   void fail_job(std::string error) {
     std::lock_guard lock(mutex_);
@@ -507,7 +497,7 @@ int supervise_job() {
 
 int call_python_replica(const char* result_file) {
   const fs::path result_path(result_file);
-  const fs::path error_path(std::string(result_file) + ".error");
+  const fs::path error_path = python_error_file(result_path);
   try {
     const json::object input = json::parse(read_stdin()).as_object();
     const JobRequest request = request_from_json(input.at("request"));
