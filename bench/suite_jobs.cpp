@@ -149,7 +149,7 @@ void slurm_roundtrips(Report& report, const SuiteOptions& options) {
   const std::size_t n = pick(options, 5, 2);
   progress(fmt::format("peer slurm_sbatch_wait: {} runs of `sbatch --wait --wrap true`", n));
   auto sbatch = time_each(1, n, [] {
-    const ProcessResult result = run_command({"sbatch", "--wait", "--quiet", "--wrap", "true"});
+    const ProcessResult result = run_command({"sbatch", "--wait", "--quiet", "--output=/dev/null", "--wrap", "true"});
     if (!result.ok()) throw std::runtime_error("sbatch --wait --wrap true failed: " + result.err);
   });
   report.peer("slurm_sbatch_wait", latency_from_samples(std::move(sbatch)));
