@@ -84,6 +84,7 @@ class Index(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             return
         self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream" if parts[0] == "files" else "text/html")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -186,7 +187,7 @@ TEST_CASE("a build with an index password keeps it out of the cache and out of e
     CHECK_FALSE(contains(result->err, kSecret));
   }
   // Shown where it is shown, redacted.
-  CHECK(contains(only_log(cache.path()), "http://user:****@127.0.0.1:1/simple"));
+  CHECK(contains(only_log(cache.path()), "index-url http://user:****@127.0.0.1:1/simple"));
   const auto envs = entries(venv_root(cache.path()) / "envs");
   REQUIRE(envs.size() == 1);
   const fs::path env = venv_root(cache.path()) / "envs" / envs.front();
@@ -199,7 +200,7 @@ TEST_CASE("a failed build with an index password keeps it out of the cache, the 
   TempDir cache;
   const ShellResult failed = fray_shell(cache.path(), "venv create " + dead_index_options("fray_no_such_package"));
   CHECK(failed.status == 1);
-  CHECK(contains(failed.err, "fray_no_such_package"));
+  CHECK(contains(failed.err, "fray-no-such-package"));
   CHECK_FALSE(contains(failed.err, kSecret));
   CHECK_FALSE(contains(failed.out, kSecret));
   CHECK(contains(failed.err, "user:****@127.0.0.1:1"));
@@ -247,8 +248,16 @@ TEST_CASE("an index URL holding whitespace is an InvalidOptions that shows it re
 
 TEST_CASE("the installer gets the index password, and no process's command line shows it") {
   Watchdog watchdog("a build from an index with a password", std::chrono::seconds(180));
-  TempDir cache;
+  TempDir cache, files;
   AuthenticatedIndex index(test_wheels().v2);
+  // The URL comes from a requirements file, so no command line of fray's holds it.
+  auto build = [&](const std::string& userinfo) {
+    // Named for nothing in it: `ps` would show its name.
+    const fs::path requirements = files / fmt::format("requirements-{}.txt", userinfo.size());
+    write_text(requirements, fmt::format("--index-url {}\nfray_probe==2.0\n", index.url(userinfo)));
+    return fray_shell(cache.path(), fmt::format("venv create --quiet --python {} --requirements {}", kSystemPython,
+                                                requirements.string()));
+  };
   // Every command line on the machine while the build runs.
   std::atomic<bool> building{true};
   std::atomic<int> seen{0};
@@ -258,9 +267,7 @@ TEST_CASE("the installer gets the index password, and no process's command line 
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   });
-  const ShellResult created = fray_shell(
-      cache.path(), fmt::format("venv create --quiet --python {} --index-url {} --package fray_probe==2.0", kSystemPython,
-                                index.url("user:s3cret")));
+  const ShellResult created = build("user:s3cret");
   building.store(false);
   watcher.join();
   INFO(created.err);
@@ -270,9 +277,7 @@ TEST_CASE("the installer gets the index password, and no process's command line 
   CHECK_FALSE(contains(created.err, kSecret));
 
   // The index refuses a wrong password: the one above was really used.
-  const ShellResult refused = fray_shell(
-      cache.path(), fmt::format("venv create --quiet --python {} --index-url {} --package fray_probe==2.0", kSystemPython,
-                                index.url("user:wrong")));
+  const ShellResult refused = build("user:wrong");
   CHECK(refused.status == 1);
   CHECK_FALSE(contains(refused.err, "wrong@"));
 }
@@ -298,7 +303,7 @@ TEST_CASE("a local job in an env with an index password holds it in none of its 
   CHECK(failed.status == 1);
   const std::string failed_id = trimmed(failed.out);
   const ShellResult status = fray_shell(cache.path(), "job status " + failed_id);
-  CHECK(contains(status.out + status.err, "fray_no_such_package"));
+  CHECK(contains(status.out + status.err, "fray-no-such-package"));
   const ShellResult listed = fray_shell(cache.path(), "job list --all");
 
   CHECK(files_holding(cache.path(), kSecret).empty());
