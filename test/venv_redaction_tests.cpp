@@ -212,6 +212,7 @@ TEST_CASE("a failed build with an index password keeps it out of the cache, the 
                                      .with_package("fray_no_such_package")
                                      .with_index_url(kDeadIndex)
                                      .with_extra_index_url("https://tok3n@127.0.0.1:1/extra")
+                                     .with_find_links("http://links:f1ndpass@127.0.0.1:1/links/")
                                      .with_find_links(test_wheels().v1.string()));
     FAIL("the build succeeded");
   } catch (const fray::RuntimeEnvSetupError& e) {
@@ -221,6 +222,16 @@ TEST_CASE("a failed build with an index password keeps it out of the cache, the 
     for (const auto& line : e.last_lines()) CHECK_FALSE(contains(line, kSecret));
   }
   CHECK(files_holding(cache.path(), kSecret).empty());
+  CHECK(files_holding(cache.path(), "tok3n").empty());
+  CHECK(files_holding(cache.path(), "f1ndpass").empty());
+
+  // A requirement naming a URL with a token in it.
+  const ShellResult by_url = fray_shell(
+      cache.path(), fmt::format("venv create --python {} --no-index --package 'fray_probe @ http://tok3n@127.0.0.1:1/fray_probe-1.0-py3-none-any.whl'",
+                                kSystemPython));
+  CHECK(by_url.status == 1);
+  CHECK(contains(by_url.err, "http://****@127.0.0.1:1/fray_probe-1.0"));
+  CHECK_FALSE(contains(by_url.err, "tok3n"));
   CHECK(files_holding(cache.path(), "tok3n").empty());
 }
 

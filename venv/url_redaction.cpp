@@ -91,6 +91,4 @@ std::vector<std::string> redact_texts(const std::vector<std::string>& texts) {
   return out;
 }
 
-bool has_credentials(std::string_view text) { return redact_text(text) != text; }
-
 }  // namespace fray::detail

@@ -14,7 +14,8 @@ namespace fray::detail {
 // last '@' of the authority, which ends at the first '/' after "scheme://"
 // (or after the start, for a URL without a scheme): a password holding '@',
 // ':', '?' or '#' is hidden whole, a revision after the path ("repo.git@v1")
-// is kept. Paths (starting with '/', '.' or '~') are never touched.
+// is kept. A '/' in a password must be percent-encoded (%2F), as in any URL
+// pip or uv would read. Paths (starting with '/', '.' or '~') are never touched.
 std::string redact_url(std::string_view url);
 
 // Free text (a line of pip's output, an error message, a requirement such as
@@ -24,8 +25,5 @@ std::string redact_text(std::string_view text);
 
 // redact_text of each.
 std::vector<std::string> redact_texts(const std::vector<std::string>& texts);
-
-// Whether redact_text would change the text: it holds credentials.
-bool has_credentials(std::string_view text);
 
 }  // namespace fray::detail
