@@ -276,8 +276,9 @@ InstallerChoice choose_installer(const VenvOptions& options, const Interpreter& 
 // The installer reads the index URLs from a requirements file (their
 // credentials stay out of argv), where whitespace would end one.
 void check_index_url(const std::string& url) {
-  if (url.empty() || std::any_of(url.begin(), url.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); })) {
-    throw InvalidOptions(fmt::format("the index URL '{}' is empty or holds whitespace (percent-encode it: %20)", redact_url(url)));
+  if (url.empty()) throw InvalidOptions("an index URL is empty");
+  if (std::any_of(url.begin(), url.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); })) {
+    throw InvalidOptions(fmt::format("the index URL '{}' holds whitespace (percent-encode it: %20)", redact_url(url)));
   }
 }
 
