@@ -15,7 +15,8 @@ const std::string_view env_options_help = R"(env options (what the env holds; th
   --find-links DIR         a directory (or URL) of wheels and sdists to install from;
                            repeatable. The files' content hashes are part of the env's key
   --index-url URL          the package index (default: pip's or uv's own configuration)
-  --extra-index-url URL    another index; repeatable
+  --extra-index-url URL    another index; repeatable. A password in a URL
+                           (https://user:PASS@host/simple) is shown as user:****
   --no-index               use no index: install only from --find-links
   --system-site-packages   let the env see the interpreter's own site-packages
   --python EXE             the interpreter: a name on PATH or a path (default: python3)

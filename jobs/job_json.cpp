@@ -6,24 +6,12 @@
 
 #include <fmt/format.h>
 
+#include "fray/detail/url_redaction.hpp"
 #include "fray/job_errors.hpp"
 
 namespace fray::detail {
 
 namespace json = boost::json;
-
-std::string redact_url(std::string_view url) {
-  const auto scheme = url.find("://");
-  if (scheme == std::string_view::npos) return std::string(url);
-  const auto host_start = scheme + 3;
-  const auto path = url.find_first_of("/?#", host_start);
-  const std::string_view authority = url.substr(host_start, path == std::string_view::npos ? url.npos : path - host_start);
-  const auto at = authority.rfind('@');
-  if (at == std::string_view::npos) return std::string(url);
-  const std::string_view userinfo = authority.substr(0, at);
-  const std::string_view user = userinfo.substr(0, userinfo.find(':'));
-  return fmt::format("{}{}:****{}", url.substr(0, host_start), user, url.substr(host_start + at));
-}
 
 std::string json_text(const json::value& value) {
   if (value.is_double()) {
@@ -83,7 +71,7 @@ std::string string_or(const json::object& object, std::string_view key, std::str
 
 json::value venv_to_json(const VenvOptions& venv, bool redact) {
   json::object out;
-  out["packages"] = strings(venv.packages);
+  out["packages"] = strings(venv.packages, redact);
   if (venv.requirements_file) out["requirements_file"] = venv.requirements_file->string();
   out["find_links"] = strings(venv.find_links, redact);
   if (venv.index_url) out["index_url"] = redact ? redact_url(*venv.index_url) : *venv.index_url;

@@ -13,6 +13,7 @@
 #include "fray/detail/fs_util.hpp"
 #include "fray/detail/process_runner.hpp"
 #include "fray/detail/sha256.hpp"
+#include "fray/detail/url_redaction.hpp"
 #include "fray/venv_errors.hpp"
 
 namespace fray::detail {
@@ -272,6 +273,38 @@ InstallerChoice choose_installer(const VenvOptions& options, const Interpreter& 
   return choice;
 }
 
+// The installer reads the index URLs from a requirements file (their
+// credentials stay out of argv), where whitespace would end one.
+void check_index_url(const std::string& url) {
+  if (url.empty()) throw InvalidOptions("an index URL is empty");
+  if (std::any_of(url.begin(), url.end(), [](char c) { return std::isspace(static_cast<unsigned char>(c)); })) {
+    throw InvalidOptions(fmt::format("the index URL '{}' holds whitespace (percent-encode it: %20)", redact_url(url)));
+  }
+}
+
+// The description as it is shown and stored (the log, fray-env.json): the
+// one the key is the hash of, with the userinfo of its URLs hidden. The key
+// still tells two passwords apart; the cache never holds one.
+std::string shown_description(std::string_view keyed) {
+  std::string shown;
+  for (std::size_t start = 0; start < keyed.size();) {
+    const auto end = std::min(keyed.find('\n', start), keyed.size());
+    const std::string_view line = keyed.substr(start, end - start);
+    bool url_line = false;
+    for (std::string_view field : {"index-url ", "extra-index-url ", "find-links "}) {
+      if (line.starts_with(field)) {
+        shown += std::string(field) + redact_url(line.substr(field.size()));
+        url_line = true;
+        break;
+      }
+    }
+    if (!url_line) shown += redact_text(line);
+    if (end < keyed.size()) shown += '\n';
+    start = end + 1;
+  }
+  return shown;
+}
+
 fs::path absolute_path(const std::string& text) {
   std::string path = text;
   if (path.starts_with("file://")) path = path.substr(7);
@@ -347,6 +380,8 @@ EnvSpec resolve_env_spec(const VenvOptions& options, const EnvList& parent) {
   spec.extra_index_urls = options.extra_index_urls;
   spec.extra_index_urls.insert(spec.extra_index_urls.end(), reqs.extra_index_urls.begin(), reqs.extra_index_urls.end());
   spec.no_index = options.no_index || reqs.no_index;
+  if (spec.index_url) check_index_url(*spec.index_url);
+  for (const auto& url : spec.extra_index_urls) check_index_url(url);
   spec.system_site_packages = options.system_site_packages;
 
   std::vector<std::string> links = options.find_links;
@@ -410,8 +445,8 @@ EnvSpec resolve_env_spec(const VenvOptions& options, const EnvList& parent) {
   for (const auto& file : reqs.local_files) {
     text += fmt::format("local {} sha256:{}\n", file.string(), cached_file_hash(file, cache));
   }
-  spec.description = std::move(text);
-  spec.key = sha256_hex(spec.description).substr(0, 32);
+  spec.key = sha256_hex(text).substr(0, 32);
+  spec.description = shown_description(text);
   return spec;
 }
 

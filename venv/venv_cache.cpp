@@ -12,6 +12,7 @@
 #include "fray/detail/env_spec.hpp"
 #include "fray/detail/file_lock.hpp"
 #include "fray/detail/fs_util.hpp"
+#include "fray/detail/url_redaction.hpp"
 #include "fray/venv_errors.hpp"
 
 namespace fray {
@@ -59,7 +60,8 @@ CachedEnv describe(const detail::CacheLayout& cache, const std::string& key) {
       };
       if (const auto* packages = object.if_contains("packages"); packages != nullptr && packages->is_array()) {
         for (const auto& p : packages->as_array()) {
-          if (p.is_string()) env.packages.emplace_back(p.as_string());
+          // Redacted again: an env built by an older fray may hold a token.
+          if (p.is_string()) env.packages.push_back(detail::redact_text(p.as_string()));
         }
       }
       env.python = fmt::format("{} {} {}", text_of("implementation"), text_of("python_version"), text_of("python"));

@@ -2,10 +2,13 @@
 
 #include <fmt/format.h>
 
+#include "fray/detail/url_redaction.hpp"
+
 namespace fray {
 
 InvalidRequirement::InvalidRequirement(std::string requirement, const std::string& reason)
-    : RuntimeEnvError(fmt::format("invalid requirement '{}': {}", requirement, reason)), requirement_(std::move(requirement)) {}
+    : RuntimeEnvError(detail::redact_text(fmt::format("invalid requirement '{}': {}", requirement, reason))),
+      requirement_(std::move(requirement)) {}
 
 RuntimeEnvSetupError::RuntimeEnvSetupError(std::string summary, std::vector<std::string> command, int exit_status,
                                            std::vector<std::string> last_lines, std::filesystem::path log)

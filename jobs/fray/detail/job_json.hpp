@@ -9,8 +9,9 @@
 
 namespace fray::detail {
 
-// With `redact`, the userinfo of every index URL becomes "user:****"
-// (what goes to disk); without, the request whole (what goes down a pipe).
+// With `redact`, the userinfo of every URL (index, find-links, URL
+// requirements) is hidden, "user:****" (what goes to disk); without, the
+// request whole (what goes down a pipe, or to a 0600 file for Slurm).
 boost::json::value request_to_json(const JobRequest& request, bool redact);
 // Throws InvalidJobRequest on a document that is not a request.
 JobRequest request_from_json(const boost::json::value& json);
@@ -22,8 +23,5 @@ JobInfo info_from_json(const boost::json::value& json);
 // JSON text as Python's json.dumps writes numbers: 5.0 for a float, never
 // Boost's 5E0 (results are shown to people).
 std::string json_text(const boost::json::value& value);
-
-// "https://user:pass@host/x" → "https://user:****@host/x"; other text as is.
-std::string redact_url(std::string_view url);
 
 }  // namespace fray::detail
