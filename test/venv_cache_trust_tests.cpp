@@ -326,3 +326,31 @@ TEST_CASE("without HOME, XDG_CACHE_HOME or a password database entry fray asks f
                                          kNoEntry)));
   CHECK_FALSE(contains(result.err, "/tmp/fray-cache"));
 }
+
+TEST_CASE("a probe others could have written is not believed: fray probes again and runs no interpreter it names") {
+  PlantedCache cache;
+  const fs::path probes = cache.venv() / "probes";
+  std::vector<std::string> names = entries(probes);
+  names.erase(std::remove_if(names.begin(), names.end(), [](const std::string& n) { return !n.starts_with("python-"); }),
+              names.end());
+  REQUIRE(names.size() == 1);
+  const fs::path probe = probes / names.front();
+  // The same interpreter's identity, another interpreter to run: what a
+  // member of the cache's group could write into a probe made under umask 002.
+  std::string text = read_text(probe);
+  const std::string field = "\"run_path\":\"";
+  const auto start = text.find(field);
+  REQUIRE(start != std::string::npos);
+  const auto end = text.find('"', start + field.size());
+  text.replace(start + field.size(), end - start - field.size(), (cache.env / "bin" / "python").string());
+  write_text(probe, text);
+  fs::permissions(probe, fs::perms::group_write | fs::perms::others_write, fs::perm_options::add);
+
+  // A new env (another key): built with the interpreter fray probes itself.
+  const ShellResult created = cache.fray("venv create --system-site-packages " + kEnvOptions);
+  INFO(created.err);
+  CHECK(created.status == 0);
+  CHECK_FALSE(cache.planted_python_ran());
+  CHECK(mode_of(probe) == 0600);  // replaced by a probe of fray's own
+  CHECK_FALSE(contains(read_text(probe), cache.env.string()));
+}
