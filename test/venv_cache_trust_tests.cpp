@@ -238,6 +238,15 @@ TEST_CASE("fray venv rm of a key whose envs/KEY is a link removes the link and l
   CHECK_FALSE(fs::exists(fs::symlink_status(linked.link)));
   linked.check_untouched();
   CHECK(fs::exists(cache.env / ".fray-complete"));  // the other env stays
+
+  // A link inside an env is unlinked with it, not followed.
+  TempDir outside("fray-trust-outside-");
+  write_text(outside / "keep", "keep\n");
+  fs::create_directory_symlink(outside.path(), cache.env / "lib" / "planted-link");
+  const ShellResult removed_env = cache.fray("venv rm " + cache.key);
+  CHECK(removed_env.status == 0);
+  CHECK_FALSE(fs::exists(fs::symlink_status(cache.env)));
+  CHECK(read_text(outside / "keep") == "keep\n");
 }
 
 TEST_CASE("fray venv gc removes a link at envs/KEY as a leftover and leaves its target alone") {

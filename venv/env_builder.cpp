@@ -286,7 +286,6 @@ bool touch_marker(const CacheLayout& cache, const std::string& key) noexcept {
 }
 
 void remove_env_files(const CacheLayout& cache, const std::string& key) noexcept {
-  const fs::path env = cache.env(key);
   const int envs_fd = ::open(cache.envs().c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   const int env_fd = envs_fd < 0 ? -1 : ::openat(envs_fd, key.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (env_fd >= 0) {
@@ -298,13 +297,15 @@ void remove_env_files(const CacheLayout& cache, const std::string& key) noexcept
     // Out of envs/ at once (a rename), then deleted at leisure.
     try {
       const fs::path trash = make_temp_directory(cache.tmp(), key + ".trash-");
-      if (::rename(env.c_str(), (trash / "env").c_str()) == 0) {
+      const int trash_fd = ::open(trash.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (trash_fd >= 0 && ::renameat(envs_fd, key.c_str(), trash_fd, "env") == 0) {
         ::fsync(envs_fd);
         remove_tree(trash);
       } else {
         remove_tree(trash);
         remove_tree_at(envs_fd, key.c_str());
       }
+      if (trash_fd >= 0) ::close(trash_fd);
     } catch (...) {
       remove_tree_at(envs_fd, key.c_str());
     }
