@@ -363,3 +363,22 @@ TEST_CASE("a probe others could have written is not believed: fray probes again 
   CHECK(mode_of(probe) == 0600);  // replaced by a probe of fray's own
   CHECK_FALSE(contains(read_text(probe), cache.env.string()));
 }
+
+TEST_CASE("a link to the cache directory is followed when it is yours, and refused when another user owns it" *
+          doctest::skip(kNotRoot)) {
+  PlantedCache cache;
+  const fs::path link = cache.dir / "link-to-cache";
+  fs::create_directory_symlink(cache.cache, link);
+  const auto through_link = [&](const std::string& args) { return shell(fray_command(link, args)); };
+  const ShellResult yours = through_link("run " + kEnvOptions + " -- true");
+  INFO(yours.err);
+  CHECK(yours.status == 0);
+
+  change_owner(link, kOtherUid);
+  const ShellResult theirs = through_link("run " + kEnvOptions + " -- python -c pass");
+  INFO(theirs.err);
+  CHECK(theirs.status == 125);
+  CHECK(contains(theirs.err, fmt::format("fray: unsafe env cache: {} is a symbolic link owned by uid {}, not you (uid {})",
+                                         link.string(), kOtherUid, ::geteuid())));
+  CHECK_FALSE(cache.planted_python_ran());
+}

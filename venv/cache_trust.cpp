@@ -25,18 +25,27 @@ bool trusted_owner(uid_t owner) { return owner == ::geteuid() || owner == 0; }
 
 [[noreturn]] void throw_unsafe(const std::string& why) { throw UnsafeCache("unsafe env cache: " + why); }
 
-void check_owner(const fs::path& path, const struct stat& st) {
-  if (!trusted_owner(st.st_uid)) {
-    throw_unsafe(fmt::format("{} is owned by uid {}, not you (uid {})", path.string(), st.st_uid, ::geteuid()));
-  }
+// Why no one but you and root may be trusted with `path`, or nullopt.
+std::optional<std::string> owner_problem(const fs::path& path, const struct stat& st) {
+  if (trusted_owner(st.st_uid)) return std::nullopt;
+  return fmt::format("{} is owned by uid {}, not you (uid {})", path.string(), st.st_uid, ::geteuid());
 }
 
 // Not writable by group or others: what the cache directory, fray's
 // directories in it and its files must be.
-void check_private_mode(const fs::path& path, const struct stat& st) {
+std::optional<std::string> mode_problem(const fs::path& path, const struct stat& st) {
   const unsigned mode = st.st_mode & 07777;
-  if (mode & S_IWOTH) throw_unsafe(fmt::format("{} is writable by others (mode {:04o})", path.string(), mode));
-  if (mode & S_IWGRP) throw_unsafe(fmt::format("{} is writable by its group (mode {:04o})", path.string(), mode));
+  if (mode & S_IWOTH) return fmt::format("{} is writable by others (mode {:04o})", path.string(), mode);
+  if (mode & S_IWGRP) return fmt::format("{} is writable by its group (mode {:04o})", path.string(), mode);
+  return std::nullopt;
+}
+
+void check_owner(const fs::path& path, const struct stat& st) {
+  if (auto why = owner_problem(path, st)) throw_unsafe(*why);
+}
+
+void check_private_mode(const fs::path& path, const struct stat& st) {
+  if (auto why = mode_problem(path, st)) throw_unsafe(*why);
 }
 
 // A directory above the cache: others may write it only if the sticky bit
@@ -122,7 +131,10 @@ void check_cache_dir(const fs::path& dir, bool create) {
       }
       if (++links > kMaxLinks) throw CacheNotWritable(fmt::format("the env cache {}: too many symbolic links", dir.string()));
       const fs::path target = read_link(next);
-      if (target.is_absolute()) at = "/";
+      if (target.is_absolute()) {
+        at = "/";
+        if (::lstat("/", &at_st) != 0) throw_not_writable("/", errno);
+      }
       push_components(target, pending);
       continue;
     }
@@ -171,13 +183,8 @@ std::optional<std::string> untrusted_file(int fd, const fs::path& file) {
   struct stat st {};
   if (::fstat(fd, &st) != 0) return fmt::format("{} cannot be examined: {}", file.string(), std::strerror(errno));
   if (!S_ISREG(st.st_mode)) return fmt::format("{} is not a regular file", file.string());
-  try {
-    check_owner(file, st);
-    check_private_mode(file, st);
-  } catch (const UnsafeCache& e) {
-    return std::string(e.what()).substr(std::strlen("unsafe env cache: "));
-  }
-  return std::nullopt;
+  if (auto why = owner_problem(file, st)) return why;
+  return mode_problem(file, st);
 }
 
 }  // namespace
