@@ -41,7 +41,8 @@ options:
   -h, --help   this help; `fray COMMAND --help` explains a command
 
 environment:
-  FRAY_CACHE_DIR   where envs are cached (else $XDG_CACHE_HOME/fray, else ~/.cache/fray)
+  FRAY_CACHE_DIR   where envs are cached (else $XDG_CACHE_HOME/fray, else ~/.cache/fray;
+                   it must be yours, see `fray venv --help`)
 
 exit status: 0 on success, 1 on a failure, 2 on a bad command line; `fray run`
 exits with its command's status.
@@ -83,6 +84,13 @@ subcommands:
                          remove envs nobody uses: the least recently used
                          past a size, those unused for DAYS
   rm KEY...              remove envs by key (or a unique prefix of one)
+
+The cache must be yours: fray refuses ("unsafe env cache: PATH ...") a cache
+directory, a directory above it or one in it that another user (root
+excepted) owns or that its group or others can write (above the cache: unless
+it has the sticky bit, like /tmp), and any symbolic link in it. It makes its
+directories 0700 and its files 0600 whatever the umask. A cache made under a
+umask like 002 is refused until `chmod -R go-w` on it.
 
 Run `fray venv SUBCOMMAND --help` for a subcommand's options.
 )";

@@ -11,6 +11,7 @@
 #include <deque>
 #include <memory>
 
+#include "fray/detail/cache_trust.hpp"
 #include "fray/detail/fs_util.hpp"
 #include "fray/detail/process_runner.hpp"
 #include "fray/detail/url_redaction.hpp"
@@ -34,7 +35,9 @@ constexpr std::string_view kMarker = ".fray-complete";
 class SetupLog {
  public:
   SetupLog(const fs::path& file, SetupProgress progress) : file_(file), progress_(std::move(progress)) {
-    fd_ = ::open(file.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    // Never through a link planted in logs/ (an UnsafeCache): a build would
+    // append to whatever it points at.
+    fd_ = open_cache_file(file, O_WRONLY | O_CREAT | O_APPEND);
     if (fd_ < 0) {
       throw CacheNotWritable(fmt::format("cannot write the build log {}: {}", file.string(), std::strerror(errno)));
     }
@@ -276,32 +279,44 @@ std::string metadata_json(const EnvSpec& spec, double build_seconds) {
 
 bool touch_marker(const CacheLayout& cache, const std::string& key) noexcept {
   const fs::path marker = cache.marker(key);
-  if (::utimensat(AT_FDCWD, marker.c_str(), nullptr, 0) == 0) return true;
+  if (::utimensat(AT_FDCWD, marker.c_str(), nullptr, AT_SYMLINK_NOFOLLOW) == 0) return true;
   // A read-only cache: the env is still usable, its last use just is not recorded.
-  return errno != ENOENT && errno != ENOTDIR && ::access(marker.c_str(), F_OK) == 0;
+  struct stat st {};
+  return errno != ENOENT && errno != ENOTDIR && ::lstat(marker.c_str(), &st) == 0;
 }
 
 void remove_env_files(const CacheLayout& cache, const std::string& key) noexcept {
-  const fs::path env = cache.env(key);
-  std::error_code ec;
-  if (fs::symlink_status(env, ec).type() != fs::file_type::not_found) {
-    ::unlink(cache.marker(key).c_str());
-    fsync_directory(env);
+  const int envs_fd = ::open(cache.envs().c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  const int env_fd = envs_fd < 0 ? -1 : ::openat(envs_fd, key.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (env_fd >= 0) {
+    // The marker first, under the env's own descriptor: never in a
+    // directory a link at envs/<key> points at.
+    ::unlinkat(env_fd, std::string(kMarker).c_str(), 0);
+    ::fsync(env_fd);
+    ::close(env_fd);
     // Out of envs/ at once (a rename), then deleted at leisure.
     try {
       const fs::path trash = make_temp_directory(cache.tmp(), key + ".trash-");
-      if (::rename(env.c_str(), (trash / "env").c_str()) == 0) {
-        fsync_directory(cache.envs());
+      const int trash_fd = ::open(trash.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+      if (trash_fd >= 0 && ::renameat(envs_fd, key.c_str(), trash_fd, "env") == 0) {
+        ::fsync(envs_fd);
         remove_tree(trash);
       } else {
         remove_tree(trash);
-        remove_tree(env);
+        remove_tree_at(envs_fd, key.c_str());
       }
+      if (trash_fd >= 0) ::close(trash_fd);
     } catch (...) {
-      remove_tree(env);
+      remove_tree_at(envs_fd, key.c_str());
     }
+  } else if (envs_fd >= 0) {
+    // Not a directory: a link (or a file) put at envs/<key> goes, and what
+    // it points at stays.
+    ::unlinkat(envs_fd, key.c_str(), 0);
   }
+  if (envs_fd >= 0) ::close(envs_fd);
   // Abandoned builds of this key (a builder killed mid-build).
+  std::error_code ec;
   for (const auto& entry : fs::directory_iterator(cache.tmp(), ec)) {
     if (entry.path().filename().string().starts_with(key + ".")) remove_tree(entry.path());
   }
@@ -335,21 +350,24 @@ void build_env(const EnvSpec& spec, const VenvOptions& options, const EnvList& p
       // What the installer reads, whole, in the build's own directory
       // (mkdtemp: 0700), removed with it; the env keeps a redacted copy.
       const bool constraints = !spec.requirements.constraints.empty();
-      if (constraints) write_file(work / "fray-constraints.txt", constraints_file_text(spec, false));
+      if (constraints) write_file(work / "fray-constraints.txt", constraints_file_text(spec, false), false, kPrivateFileMode);
       const fs::path requirements = work / "fray-requirements.txt";
-      write_file(requirements, requirements_file_text(spec, constraints, false));
+      write_file(requirements, requirements_file_text(spec, constraints, false), false, kPrivateFileMode);
       log->note(fmt::format("installing {} requirement(s) with {} {}", spec.requirements.requirements.size(),
                             spec.installer.kind == Installer::uv ? "uv" : "pip", spec.installer.version));
       log->note("requirements file:\n" + requirements_file_text(spec, constraints, true));
       run_step(spec, install_command(spec, built, requirements), env, log, deadline, options.setup_timeout);
-      if (constraints) write_file(built / "fray-constraints.txt", constraints_file_text(spec, true));
-      write_file(built / "fray-requirements.txt", requirements_file_text(spec, constraints, true));
+      if (constraints) write_file(built / "fray-constraints.txt", constraints_file_text(spec, true), false, kEnvFileMode);
+      write_file(built / "fray-requirements.txt", requirements_file_text(spec, constraints, true), false, kEnvFileMode);
     }
 
     rewrite_build_paths(built, final_path);
+    // No one else may change what fray will run, whatever the umask the
+    // installer ran under.
+    drop_group_other_write(built);
     const double seconds = std::chrono::duration<double>(Clock::now() - started).count();
-    write_file(built / "fray-env.json", metadata_json(spec, seconds));
-    write_file_durable(built / std::string(kMarker), spec.key + "\n");
+    write_file(built / "fray-env.json", metadata_json(spec, seconds), false, kEnvFileMode);
+    write_file(built / std::string(kMarker), spec.key + "\n", true, kEnvFileMode);
     fsync_directory(built);
     if (::rename(built.c_str(), final_path.c_str()) != 0) {
       throw CacheNotWritable(fmt::format("cannot move the built env to {}: {}", final_path.string(), std::strerror(errno)));

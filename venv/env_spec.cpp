@@ -4,12 +4,14 @@
 #include <fmt/format.h>
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <map>
 #include <mutex>
 
+#include "fray/detail/cache_trust.hpp"
 #include "fray/detail/fs_util.hpp"
 #include "fray/detail/process_runner.hpp"
 #include "fray/detail/sha256.hpp"
@@ -90,18 +92,19 @@ Memo& memo() {
 
 // Small JSON files of the probe cache: best effort, a failure only costs a re-probe.
 std::optional<json::object> read_json_object(const fs::path& file) {
-  const auto text = read_file(file);
+  // One that someone else could have written is not believed (it names the
+  // interpreter fray runs): it is recomputed and replaced.
+  const auto text = read_trusted_file(file);
   if (!text) return std::nullopt;
   boost::system::error_code ec;
   json::value value = json::parse(*text, ec);
   if (ec || !value.is_object()) return std::nullopt;
   return std::move(value.as_object());
 }
-void write_json_quietly(const fs::path& file, const json::object& object) {
+void write_json_quietly(const CacheLayout& cache, const fs::path& file, const json::object& object) {
   try {
-    std::error_code ec;
-    fs::create_directories(file.parent_path(), ec);
-    write_file_atomic(file, json::serialize(object), false);
+    cache.ensure();
+    write_file_atomic(file, json::serialize(object), false, kPrivateFileMode);
   } catch (...) {
   }
 }
@@ -202,7 +205,7 @@ Interpreter resolve_interpreter(const std::string& name, const EnvList& parent, 
   if (!script) {
     // pip's own file: upgrading pip changes the installer's version.
     const std::string& pip_file = python.pip_file;
-    write_json_quietly(disk_file, {{"path", found.string()},
+    write_json_quietly(cache, disk_file, {{"path", found.string()},
                                    {"identity", identity->text()},
                                    {"pip_file", pip_file},
                                    {"pip_identity", identity_text(pip_file)},
@@ -240,7 +243,7 @@ std::string tool_version(const fs::path& tool, const EnvList& parent, const Cach
     }
     version = last_line(result.out);
     if (version.empty()) version = "unknown";
-    if (identity) write_json_quietly(disk_file, {{"identity", identity->text()}, {"version", version}});
+    if (identity) write_json_quietly(cache, disk_file, {{"identity", identity->text()}, {"version", version}});
   }
   std::lock_guard guard(memo().mutex);
   memo().tool_versions[memo_key] = version;
@@ -314,22 +317,49 @@ fs::path absolute_path(const std::string& text) {
 
 }  // namespace
 
+void CacheLayout::verify() const {
+  check_cache_dir(cache_dir(), false);
+  if (!check_cache_subdir(root_, false)) return;
+  for (const fs::path& dir : {envs(), locks(), logs(), tmp(), probes(), hashes()}) check_cache_subdir(dir, false);
+}
+
 void CacheLayout::ensure() const {
+  check_cache_dir(cache_dir(), true);
   for (const fs::path& dir : {root_, envs(), locks(), logs(), tmp(), probes(), hashes()}) {
-    std::error_code ec;
-    fs::create_directories(dir, ec);
-    if (ec || ::access(dir.c_str(), W_OK | X_OK) != 0) {
-      throw CacheNotWritable(fmt::format("the env cache {} is not writable: {}", dir.string(),
-                                         ec ? ec.message() : std::string(std::strerror(errno))));
+    check_cache_subdir(dir, true);
+    if (::access(dir.c_str(), W_OK | X_OK) != 0) {
+      throw CacheNotWritable(fmt::format("the env cache {} is not writable: {}", dir.string(), std::strerror(errno)));
     }
   }
 }
+
+void CacheLayout::verify_env(const std::string& key) const {
+  if (check_cache_subdir(env(key), false)) check_cache_subdir(env(key) / "bin", false);
+}
+
+namespace {
+// The home directory the password database gives the effective user, or empty.
+fs::path passwd_home() {
+  long size = ::sysconf(_SC_GETPW_R_SIZE_MAX);
+  std::vector<char> buffer(size > 0 ? std::size_t(size) : 16384);
+  struct passwd entry {};
+  struct passwd* found = nullptr;
+  while (::getpwuid_r(::geteuid(), &entry, buffer.data(), buffer.size(), &found) == ERANGE) buffer.resize(buffer.size() * 2);
+  if (found == nullptr || found->pw_dir == nullptr || found->pw_dir[0] != '/') return {};
+  return fs::path(found->pw_dir);
+}
+}  // namespace
 
 fs::path default_cache_dir(const EnvList& env) {
   if (auto dir = lookup(env, "FRAY_CACHE_DIR"); !dir.empty()) return fs::path(dir);
   if (auto xdg = lookup(env, "XDG_CACHE_HOME"); !xdg.empty() && fs::path(xdg).is_absolute()) return fs::path(xdg) / "fray";
   if (auto home = lookup(env, "HOME"); !home.empty()) return fs::path(home) / ".cache" / "fray";
-  return fs::temp_directory_path() / fmt::format("fray-cache-{}", ::getuid());
+  // Not /tmp/fray-cache-<uid>: anyone could make that first and fill it.
+  if (const fs::path home = passwd_home(); !home.empty()) return home / ".cache" / "fray";
+  throw CacheNotWritable(fmt::format(
+      "no place for the env cache: HOME and XDG_CACHE_HOME are unset and uid {} has no home directory in the password "
+      "database; set FRAY_CACHE_DIR",
+      ::geteuid()));
 }
 
 std::string cached_file_hash(const fs::path& file, const CacheLayout& cache) {
@@ -349,7 +379,7 @@ std::string cached_file_hash(const fs::path& file, const CacheLayout& cache) {
     hash = sha256_file_hex(file);
     // A file rewritten while we read it must not be remembered with its new identity.
     if (identity_of(file) == identity) {
-      write_json_quietly(disk_file, {{"path", file.string()}, {"identity", identity->text()}, {"sha256", hash}});
+      write_json_quietly(cache, disk_file, {{"path", file.string()}, {"identity", identity->text()}, {"sha256", hash}});
     }
   }
   std::lock_guard guard(memo().mutex);
@@ -366,6 +396,8 @@ EnvSpec resolve_env_spec(const VenvOptions& options, const EnvList& parent) {
     spec.cache_dir = fs::absolute(spec.cache_dir, ec).lexically_normal();
   }
   const CacheLayout cache = spec.cache();
+  // Before a probe or a hash is read from it.
+  cache.verify();
 
   // Requirements first: a malformed one fails before anything runs.
   Requirements& reqs = spec.requirements;

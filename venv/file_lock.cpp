@@ -8,6 +8,8 @@
 #include <cerrno>
 #include <system_error>
 
+#include "fray/detail/cache_trust.hpp"
+
 namespace fray::detail {
 
 namespace {
@@ -33,15 +35,17 @@ FileLock& FileLock::operator=(FileLock&& other) noexcept {
 
 bool FileLock::still_at_path() const noexcept {
   struct stat held {}, current {};
-  if (::fstat(fd_, &held) != 0 || ::stat(path_.c_str(), &current) != 0) return false;
+  if (::fstat(fd_, &held) != 0 || ::lstat(path_.c_str(), &current) != 0) return false;
   return held.st_dev == current.st_dev && held.st_ino == current.st_ino;
 }
 
 std::optional<FileLock> FileLock::lock(const std::filesystem::path& file, Mode mode, bool wait) {
   for (;;) {
-    int fd = ::open(file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    // Never through a link planted in the cache (an UnsafeCache); a new
+    // lock file is 0600 whatever the umask.
+    int fd = open_cache_file(file, O_RDWR | O_CREAT);
     // A read-only cache can still be shared: flock works on a read-only descriptor.
-    if (fd < 0 && (errno == EROFS || errno == EACCES) && mode == Mode::shared) fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 && (errno == EROFS || errno == EACCES) && mode == Mode::shared) fd = open_cache_file(file, O_RDONLY);
     if (fd < 0) throw std::system_error(errno, std::generic_category(), "cannot open the lock file " + file.string());
     if (flock_retrying(fd, flock_op(mode) | (wait ? 0 : LOCK_NB)) != 0) {
       const int error = errno;

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 #include <random>
 #include <system_error>
+#include <vector>
 
 namespace fray::detail {
 
@@ -80,9 +81,15 @@ bool starts_with_shebang(const fs::path& file) noexcept {
   return shebang;
 }
 
-void write_file(const fs::path& file, std::string_view content, bool durable) {
-  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+void write_file(const fs::path& file, std::string_view content, bool durable, std::optional<mode_t> mode) {
+  // O_NOFOLLOW: fray writes its own files, never through a link put in their place.
+  const int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode.value_or(0644));
   if (fd < 0) throw_errno(errno, "cannot create " + file.string());
+  if (mode && ::fchmod(fd, *mode) != 0) {
+    const int error = errno;
+    ::close(fd);
+    throw_errno(error, "cannot set the mode of " + file.string());
+  }
   write_all(fd, content, file);
   if (durable && ::fsync(fd) != 0) {
     const int error = errno;
@@ -92,11 +99,11 @@ void write_file(const fs::path& file, std::string_view content, bool durable) {
   ::close(fd);
 }
 
-void write_file_atomic(const fs::path& file, std::string_view content, bool durable) {
+void write_file_atomic(const fs::path& file, std::string_view content, bool durable, std::optional<mode_t> mode) {
   thread_local std::minstd_rand random(std::random_device{}());
   const fs::path temp = file.string() + fmt::format(".tmp{}-{}", ::getpid(), random());
   try {
-    write_file(temp, content, durable);
+    write_file(temp, content, durable, mode);
   } catch (...) {
     ::unlink(temp.c_str());
     throw;
@@ -109,7 +116,7 @@ void write_file_atomic(const fs::path& file, std::string_view content, bool dura
 }
 
 void fsync_directory(const fs::path& dir) noexcept {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return;
   ::fsync(fd);
   ::close(fd);
@@ -124,22 +131,132 @@ fs::path make_temp_directory(const fs::path& dir, std::string_view prefix) {
 TempDirectory::TempDirectory(std::string_view prefix)
     : path_(make_temp_directory(std::filesystem::temp_directory_path(), prefix)) {}
 
-bool remove_tree(const fs::path& path) noexcept {
-  std::error_code ec;
-  fs::remove_all(path, ec);
-  if (ec) {
-    // A tree whose directories were made read-only (some packages do) needs
-    // write permission back before its entries can go.
-    std::error_code ignored;
-    for (auto it = fs::recursive_directory_iterator(path, ignored); it != fs::recursive_directory_iterator();
-         it.increment(ignored)) {
-      if (it->is_directory(ignored) && !it->is_symlink(ignored)) {
-        fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, ignored);
-      }
-    }
-    fs::remove_all(path, ec);
+namespace {
+
+// Entries of the directory open at `fd`, but for . and ..: read before
+// any is removed (removing while a directory is read may skip entries).
+std::vector<std::string> entry_names(int fd) {
+  std::vector<std::string> names;
+  const int listing = ::openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (listing < 0) return names;
+  DIR* dir = ::fdopendir(listing);
+  if (dir == nullptr) {
+    ::close(listing);
+    return names;
   }
-  return !ec && !fs::exists(fs::symlink_status(path, ec));
+  while (const dirent* entry = ::readdir(dir)) {
+    const std::string_view name = entry->d_name;
+    if (name != "." && name != "..") names.emplace_back(name);
+  }
+  ::closedir(dir);
+  return names;
+}
+
+// The directory `name` in `dir_fd`, opened so that it cannot be a link. A
+// directory without read permission (some packages make them) gets it
+// back first, through a descriptor of the directory itself.
+int open_directory_at(int dir_fd, const char* name) noexcept {
+  int fd = ::openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (fd >= 0 || errno != EACCES) return fd;
+  const int path_fd = ::openat(dir_fd, name, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  if (path_fd < 0) return -1;
+  ::chmod(fmt::format("/proc/self/fd/{}", path_fd).c_str(), S_IRWXU);
+  ::close(path_fd);
+  return ::openat(dir_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+}
+
+// Calls visit(fd of a directory, name, lstat of it) for every entry under
+// the directory open at `fd`, children before their directory; links are
+// visited, never followed.
+template <class Visit>
+bool walk_tree_at(int fd, Visit&& visit) {
+  bool ok = true;
+  for (const std::string& name : entry_names(fd)) {
+    struct stat st {};
+    if (::fstatat(fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (S_ISDIR(st.st_mode)) {
+      const int child = open_directory_at(fd, name.c_str());
+      if (child < 0) {
+        ok = false;
+        continue;
+      }
+      ok = walk_tree_at(child, visit) && ok;
+      ::close(child);
+    }
+    ok = visit(fd, name.c_str(), st) && ok;
+  }
+  return ok;
+}
+
+int open_parent(const fs::path& path, std::string& name) {
+  const fs::path normal = path.lexically_normal();
+  fs::path leaf = normal.filename();
+  fs::path parent = normal.parent_path();
+  if (leaf.empty()) {  // "dir/"
+    leaf = parent.filename();
+    parent = parent.parent_path();
+  }
+  name = leaf.string();
+  return ::open(parent.empty() ? "." : parent.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
+}  // namespace
+
+bool remove_tree_at(int dir_fd, const char* name) noexcept {
+  try {
+    // A link or a file: unlinked (a link's target is never touched).
+    if (::unlinkat(dir_fd, name, 0) == 0 || errno == ENOENT) return true;
+    const int fd = open_directory_at(dir_fd, name);
+    if (fd < 0) return false;
+    // Entries can only be removed from a directory its owner may write.
+    struct stat st {};
+    if (::fstat(fd, &st) == 0 && (st.st_mode & S_IRWXU) != S_IRWXU) ::fchmod(fd, st.st_mode | S_IRWXU);
+    bool emptied = true;
+    for (const std::string& entry : entry_names(fd)) emptied = remove_tree_at(fd, entry.c_str()) && emptied;
+    ::close(fd);
+    return (::unlinkat(dir_fd, name, AT_REMOVEDIR) == 0 || errno == ENOENT) && emptied;
+  } catch (...) {
+    return false;  // out of memory listing a directory
+  }
+}
+
+bool remove_tree(const fs::path& path) noexcept {
+  std::string name;
+  const int dir_fd = open_parent(path, name);
+  if (dir_fd < 0) return errno == ENOENT;
+  const bool removed = remove_tree_at(dir_fd, name.c_str());
+  ::close(dir_fd);
+  return removed;
+}
+
+void drop_group_other_write(const fs::path& tree) {
+  std::string name;
+  const int dir_fd = open_parent(tree, name);
+  if (dir_fd < 0) throw_errno(errno, "cannot open the directory of " + tree.string());
+  int error = 0;
+  std::string failed;
+  auto drop = [&](int parent, const char* entry, const struct stat& st) {
+    // Links have no mode of their own; chmod would change their target.
+    if (S_ISLNK(st.st_mode) || (st.st_mode & (S_IWGRP | S_IWOTH)) == 0) return true;
+    if (::fchmodat(parent, entry, st.st_mode & 07755, 0) == 0) return true;
+    if (error == 0) {
+      error = errno;
+      failed = entry;
+    }
+    return false;
+  };
+  const int fd = open_directory_at(dir_fd, name.c_str());
+  if (fd < 0) {
+    error = errno;
+    failed = name;
+  } else {
+    walk_tree_at(fd, drop);
+    ::close(fd);
+    struct stat st {};
+    if (::fstatat(dir_fd, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) drop(dir_fd, name.c_str(), st);
+  }
+  ::close(dir_fd);
+  if (error != 0) throw_errno(error, fmt::format("cannot take group and other write from {} in {}", failed, tree.string()));
 }
 
 std::uintmax_t tree_size(const fs::path& path) noexcept {

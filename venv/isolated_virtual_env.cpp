@@ -72,6 +72,8 @@ IsolatedVirtualEnv::IsolatedVirtualEnv(VenvOptions options) : impl_(std::make_un
   // Shared to use; exclusive to build, then back to shared. flock's
   // conversions are not atomic, so each step checks again.
   FileLock lock = lock_key(cache, spec.key, FileLock::Mode::shared);
+  // Before anything in the env is touched or run.
+  cache.verify_env(spec.key);
   for (;;) {
     if (detail::touch_marker(cache, spec.key)) break;
     if (!lock.change(FileLock::Mode::exclusive)) {
@@ -108,8 +110,9 @@ std::string IsolatedVirtualEnv::key_of(const VenvOptions& options) {
 std::optional<fs::path> IsolatedVirtualEnv::find(const VenvOptions& options) {
   const detail::EnvSpec spec = detail::resolve_env_spec(options, detail::snapshot_environ());
   const detail::CacheLayout cache = spec.cache();
+  cache.verify_env(spec.key);
   std::error_code ec;
-  if (!fs::exists(cache.marker(spec.key), ec)) return std::nullopt;
+  if (!fs::exists(fs::symlink_status(cache.marker(spec.key), ec))) return std::nullopt;
   return cache.env(spec.key);
 }
 

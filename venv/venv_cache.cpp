@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "fray/detail/cache_trust.hpp"
 #include "fray/detail/child_environment.hpp"
 #include "fray/detail/env_builder.hpp"
 #include "fray/detail/env_spec.hpp"
@@ -30,7 +31,7 @@ bool is_key(std::string_view name) {
 
 std::chrono::system_clock::time_point mtime_of(const fs::path& file) {
   struct stat st {};
-  if (::stat(file.c_str(), &st) != 0) return {};
+  if (::lstat(file.c_str(), &st) != 0) return {};
   return std::chrono::system_clock::time_point(std::chrono::duration_cast<std::chrono::system_clock::duration>(
       std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
 }
@@ -49,7 +50,7 @@ CachedEnv describe(const detail::CacheLayout& cache, const std::string& key) {
   env.path = cache.env(key);
   env.size_bytes = detail::tree_size(env.path);
   env.last_use = mtime_of(cache.marker(key));
-  if (auto text = detail::read_file(cache.metadata(key))) {
+  if (auto text = detail::read_trusted_file(cache.metadata(key))) {
     boost::system::error_code ec;
     boost::json::value value = boost::json::parse(*text, ec);
     if (!ec && value.is_object()) {
@@ -71,13 +72,21 @@ CachedEnv describe(const detail::CacheLayout& cache, const std::string& key) {
   return env;
 }
 
-// Complete and partial envs under envs/.
+bool exists_here(const fs::path& path) {
+  std::error_code ec;
+  return fs::exists(fs::symlink_status(path, ec));
+}
+
+// Complete and partial envs under envs/. What is not a directory there (a
+// link put at envs/<key>) is partial: gc and remove unlink it, and never
+// look where it points.
 void scan(const detail::CacheLayout& cache, std::vector<std::string>& complete, std::vector<std::string>& partial) {
+  cache.verify();
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(cache.envs(), ec)) {
     const std::string name = entry.path().filename().string();
     if (!is_key(name)) continue;
-    if (fs::exists(cache.marker(name), ec)) {
+    if (entry.symlink_status(ec).type() == fs::file_type::directory && exists_here(cache.marker(name))) {
       complete.push_back(name);
     } else {
       partial.push_back(name);
@@ -125,8 +134,7 @@ GcReport VenvCache::gc(const GcOptions& options) {
     const std::string key = name.substr(0, name.find('.'));
     if (!is_key(key)) continue;
     if (auto lock = try_exclusive(cache, key)) {
-      std::error_code missing;
-      if (fs::exists(entry.path(), missing)) {
+      if (exists_here(entry.path())) {
         detail::remove_tree(entry.path());
         ++report.leftovers_removed;
       }
@@ -146,7 +154,7 @@ GcReport VenvCache::gc(const GcOptions& options) {
     if (!too_old && !too_big) continue;
     auto lock = try_exclusive(cache, env.key);
     // Re-check under the lock: it may have been used (or removed) meanwhile.
-    if (!lock || !fs::exists(cache.marker(env.key), ec)) {
+    if (!lock || !exists_here(cache.marker(env.key))) {
       if (!lock) report.skipped_in_use.push_back(env.key);
       continue;
     }
@@ -163,16 +171,16 @@ GcReport VenvCache::gc(const GcOptions& options) {
   // Logs and lock files of keys without an env (failed builds, removed envs).
   for (const auto& entry : fs::directory_iterator(cache.logs(), ec)) {
     const std::string key = entry.path().stem().string();
-    if (!is_key(key) || fs::exists(cache.env(key), ec)) continue;
+    if (!is_key(key) || exists_here(cache.env(key))) continue;
     if (auto lock = try_exclusive(cache, key)) {
-      if (!fs::exists(cache.env(key), ec)) ::unlink(entry.path().c_str());
+      if (!exists_here(cache.env(key))) ::unlink(entry.path().c_str());
     }
   }
   for (const auto& entry : fs::directory_iterator(cache.locks(), ec)) {
     const std::string key = entry.path().stem().string();
-    if (!is_key(key) || fs::exists(cache.env(key), ec)) continue;
+    if (!is_key(key) || exists_here(cache.env(key))) continue;
     if (auto lock = try_exclusive(cache, key)) {
-      if (!fs::exists(cache.env(key), ec)) lock->remove_file_and_release();
+      if (!exists_here(cache.env(key))) lock->remove_file_and_release();
     }
   }
   return report;

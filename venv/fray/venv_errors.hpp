@@ -56,6 +56,16 @@ class CacheNotWritable : public RuntimeEnvError {
   using RuntimeEnvError::RuntimeEnvError;
 };
 
+// The cache, or a directory or file fray uses in it, could be changed by
+// someone else: it is owned by another user (root excepted), writable by its
+// group or by others, under a directory others can write without the sticky
+// bit, or a symbolic link. fray runs nothing from such a cache; the message
+// names the path and the reason.
+class UnsafeCache : public RuntimeEnvError {
+ public:
+  using RuntimeEnvError::RuntimeEnvError;
+};
+
 // No usable installer: uv was asked for and is not on PATH, or the
 // interpreter's pip is missing or too old for --python (pip >= 22.3).
 class InstallerNotFound : public RuntimeEnvError {

@@ -37,14 +37,27 @@ class CacheLayout {
   // Written last into a complete env; its mtime is the env's last use.
   std::filesystem::path marker(const std::string& key) const { return env(key) / ".fray-complete"; }
   std::filesystem::path metadata(const std::string& key) const { return env(key) / "fray-env.json"; }
-  // Creates the directories; throws CacheNotWritable.
+  std::filesystem::path cache_dir() const { return root_.parent_path(); }
+  // Checks the cache directory, the directories above it and those fray
+  // uses in it (cache_trust.hpp), before anything in them is trusted;
+  // throws UnsafeCache or CacheNotWritable. What is missing is fine.
+  void verify() const;
+  // verify(), making what is missing (0700); throws CacheNotWritable when
+  // the cache cannot be written.
   void ensure() const;
+  // Checks envs/<key> and its bin/ (not links, yours or root's, not
+  // writable by group or others) before fray runs anything from it; throws
+  // UnsafeCache. A missing env is fine.
+  void verify_env(const std::string& key) const;
 
  private:
   std::filesystem::path root_;
 };
 
-// FRAY_CACHE_DIR, else $XDG_CACHE_HOME/fray, else ~/.cache/fray.
+// FRAY_CACHE_DIR, else $XDG_CACHE_HOME/fray, else $HOME/.cache/fray, else
+// the home directory of the password database's entry for you. Never a
+// shared, predictable path (someone else could make it first): without any
+// of these it throws CacheNotWritable.
 std::filesystem::path default_cache_dir(const EnvList& env);
 
 struct Interpreter {

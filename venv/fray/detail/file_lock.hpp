@@ -20,7 +20,8 @@ class FileLock {
   FileLock(const FileLock&) = delete;
   ~FileLock() { release(); }
 
-  // Blocks until held; creates the file. Throws std::system_error.
+  // Blocks until held; creates the file (0600). Throws std::system_error,
+  // or UnsafeCache when the file is a link or is not yours or root's.
   static FileLock acquire(const std::filesystem::path& file, Mode mode);
   // Held, or nullopt when someone else holds it in a conflicting mode.
   static std::optional<FileLock> try_acquire(const std::filesystem::path& file, Mode mode);
