@@ -40,6 +40,14 @@ that its frame fits MAX_FRAME_BYTES: an exception of any size is an answer,
 never an oversized frame. The worker exits when its input reaches end of
 file.
 
+JSON nests up to MAX_JSON_DEPTH levels both ways. _json recurses once per
+level, so a request or a result that reaches the recursion limit is tried
+again with the limit raised by that much (only then: other calls pay
+nothing for it). A result JSON cannot carry (nan, deeper than that, a str
+with a lone surrogate) is answered as an error marked "json"
+(fray::UnsupportedJson), and lone surrogates in an error's text are sent
+escaped. The driver refuses arguments past the limits before it sends them.
+
 IN_FD is a Unix socket (so the driver writes without SIGPIPE). With
 SPIN_MICROSECONDS (FRAY_WORKER_SPIN_US in the driver), the worker polls for
 the next request that long after answering before it sleeps: waking a
@@ -158,7 +166,8 @@ def encode_result(value, name):
         # The encoder's: nan, inf or -inf (allow_nan is off), or an int past
         # sys.get_int_max_str_digits() that has no decimal form.
         if "integer" in str(error):
-            raise UnsupportedJson("the result of %s: an integer beyond 64 bits (%s)" % (name, error)) from None
+            raise UnsupportedJson("the result of %s: an integer beyond 64 bits (too long for Python to write "
+                                  "in decimal)" % name) from None
         raise UnsupportedJson("the result of %s: a float that is not finite (nan, inf or -inf; JSON has no "
                               "NaN or infinity)" % name) from None
     if b"\\ud" in payload:  # a character past U+FFFF, or a lone surrogate: look closer

@@ -181,7 +181,7 @@ TEST_CASE("a Python result nested deeper than the limit, or containing itself, f
   check_same_worker(pool, pid);
 }
 
-TEST_CASE("a Python result with a lone surrogate fails that call with UnsupportedJson, and the worker serves the next call") {
+TEST_CASE("a Python result with a lone surrogate fails that call with UnsupportedJson, an error with one arrives escaped, and the worker serves the next call") {
   Watchdog watchdog("lone surrogates", 120s);
   WorkerPool pool = one_worker_pool();
   const int pid = worker_pid(pool);
@@ -192,6 +192,11 @@ TEST_CASE("a Python result with a lone surrogate fails that call with Unsupporte
   }
   // A pair is one character, and crosses.
   CHECK(pool.call<std::string>("builtins:chr", 0x1F600).get() == "\xf0\x9f\x98\x80");
+  // In an exception's message it arrives escaped.
+  const fray::PythonError error = error_of<fray::PythonError>(pool.call("builtins:exec", "raise ValueError(chr(0xD800))"));
+  CHECK(error.type() == "ValueError");
+  CHECK(error.message() == "\\ud800");
+  check_same_worker(pool, pid);
 }
 
 TEST_CASE("a Python actor's call with JSON fray cannot carry fails alone, and the actor keeps its process and state") {
