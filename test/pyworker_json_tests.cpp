@@ -210,6 +210,8 @@ TEST_CASE("a Python actor's call with JSON fray cannot carry fails alone, and th
   CHECK(counter.call("history").get() == json::value(json::array{nested(kLimit - 1)}));  // [item]: kLimit deep
   CHECK(counter.call<int>("add", 5).get() == 15);
   CHECK(counter.call<int>("pid").get() == pid);
+  // A constructor's arguments are refused before any process starts.
+  CHECK_THROWS_AS(fray::create_python_actor(probe_env(), "fray_probe.calls:Counter", std::nan("")), UnsupportedJson);
 }
 
 TEST_CASE("fray call refuses JSON text it cannot pass on with exit status 2, and prints deep results intact") {
