@@ -41,8 +41,9 @@ call options:
   -h, --help          this help
 
 exit status: 0 with the result printed; 1 when the function raised (its
-traceback is printed on stderr) or its worker died; 124 on --timeout; 125 when
-the env could not be built; 2 on a bad command line.
+traceback is printed on stderr), its worker died or its result cannot cross as
+JSON; 124 on --timeout; 125 when the env could not be built; 2 on a bad
+command line (a JSON argument fray refuses included).
 )";
 
 // The JSON of one argument; text that is not JSON is a string. What could

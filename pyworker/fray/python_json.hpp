@@ -18,8 +18,9 @@ namespace fray {
 // The deepest nesting of arrays and objects in one argument or result.
 // Python's own limits set it: its json module recurses once per level,
 // within the interpreter's recursion limit (1,000 by default; fray's
-// worker raises it while it encodes and decodes), and Python 3.12 caps C
-// recursion at 1,500 levels whatever that limit says.
+// worker raises it while it encodes and decodes deep values), and Python
+// 3.12 and later also cap C recursion on their own, at more levels than
+// this.
 inline constexpr std::size_t max_python_json_depth = 1000;
 
 // Throws UnsupportedJson if `value` cannot cross to Python: nested too
