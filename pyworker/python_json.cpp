@@ -255,10 +255,36 @@ class CheckedHandler {
   std::string number_;
 };
 
-// An escaped lone surrogate ("\udc00", "\ud800\u0041"); a high one
-// followed by anything but "\u" is a plain syntax error to Boost.JSON.
-bool is_lone_surrogate(json::error_code ec) {
-  return ec == json::error::illegal_leading_surrogate || ec == json::error::illegal_trailing_surrogate;
+// The value of the 4 hex digits at `text[at]`, or -1.
+int hex4(std::string_view text, std::size_t at) {
+  if (text.size() < at + 4) return -1;
+  int value = 0;
+  for (std::size_t i = at; i < at + 4; ++i) {
+    const char c = text[i];
+    const int digit = c >= '0' && c <= '9'   ? c - '0'
+                      : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                      : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                             : -1;
+    if (digit < 0) return -1;
+    value = value * 16 + digit;
+  }
+  return value;
+}
+
+// An escaped lone surrogate. Boost.JSON says so of "\udc00" and
+// "\ud800\u0041", but a high one followed by anything but "\u" ("\ud800")
+// is a plain syntax error to it: the text tells that case.
+bool is_lone_surrogate(json::error_code ec, std::string_view text) {
+  if (ec == json::error::illegal_leading_surrogate || ec == json::error::illegal_trailing_surrogate) return true;
+  if (ec != json::error::syntax) return false;
+  for (std::size_t i = text.find('\\'); i != std::string_view::npos; i = text.find('\\', i)) {
+    if (i + 1 < text.size() && text[i + 1] == 'u') {
+      const int unit = hex4(text, i + 2);
+      if (unit >= 0xD800 && unit <= 0xDBFF && text.substr(i + 6, 2) != "\\u") return true;
+    }
+    i += 2;  // past the escaped character, a backslash included
+  }
+  return false;
 }
 
 }  // namespace
@@ -278,7 +304,7 @@ json::value parse_python_json(std::string_view text, std::string_view what) {
   if (ec == json::error::exponent_overflow) {
     throw UnsupportedJson(fmt::format("{}: a number past a double's range, so not finite (JSON has no infinity)", what));
   }
-  if (is_lone_surrogate(ec)) {
+  if (is_lone_surrogate(ec, text)) {
     throw UnsupportedJson(fmt::format("{}: a string with a lone UTF-16 surrogate, which is not Unicode text", what));
   }
   if (ec) throw boost::system::system_error(ec, fmt::format("{} is not JSON", what));

@@ -73,6 +73,47 @@ std::string limit_text() { return std::to_string(kLimit); }
 
 }  // namespace
 
+TEST_CASE("parse_python_json reads every integer that fits in 64 bits exactly, and refuses what would change on the way") {
+  const auto parsed = [](std::string_view text) { return fray::parse_python_json(text, "the text"); };
+  CHECK(parsed("9223372036854775807").as_int64() == std::numeric_limits<std::int64_t>::max());
+  CHECK(parsed("-9223372036854775808").as_int64() == std::numeric_limits<std::int64_t>::min());
+  CHECK(parsed("18446744073709551615").as_uint64() == std::numeric_limits<std::uint64_t>::max());
+  CHECK(parsed("-0").is_int64());
+  CHECK(parsed("1E5").as_double() == 1e5);
+  CHECK(parsed("1e308").as_double() == 1e308);
+  CHECK(parsed("1e-400").as_double() == 0.0);  // underflow is a value, not a refusal (Python's float too)
+  CHECK(parsed(R"("\ud83d\ude00")").as_string() == "\xf0\x9f\x98\x80");
+  CHECK(parsed(std::string(kLimit, '[') + std::string(kLimit, ']')) == nested(kLimit));
+  for (const char* refused : {"18446744073709551616", "-9223372036854775809", "[1, 100000000000000000000000]",
+                              "1e309", "-1e400", "1e99999999999", R"("\ud800")", R"("\udc00")", R"("\ud800\u0041")"}) {
+    CAPTURE(refused);
+    CHECK_THROWS_AS(parsed(refused), UnsupportedJson);
+  }
+  CHECK_THROWS_WITH_AS(parsed(std::string(kLimit + 1, '[') + std::string(kLimit + 1, ']')),
+                       ("the text: nested deeper than " + limit_text() +
+                        " levels of arrays and objects (fray::max_python_json_depth)").c_str(),
+                       UnsupportedJson);
+  // Text that is not JSON is another error: `fray call` passes it on as a string.
+  for (const char* not_json : {"[1,", "hello", "\"caf\xe9\"", "1 2", R"(["\\ud800" x])"}) {
+    CAPTURE(not_json);
+    CHECK_THROWS_AS(parsed(not_json), boost::system::system_error);
+  }
+}
+
+TEST_CASE("check_python_json names where in a value the part that cannot cross is, as a JSON Pointer") {
+  const double inf = std::numeric_limits<double>::infinity();
+  CHECK_THROWS_WITH_AS(fray::check_python_json(json::value{{"a/b", json::array{1, {{"~", inf}}}}}, "x"),
+                       "x at /a~1b/1/~0: inf is not finite (JSON has no NaN or infinity)", UnsupportedJson);
+  CHECK_THROWS_WITH_AS(fray::check_python_json(json::value{{"k\xff", 1}}, "x"),
+                       "x at /k\\xff: a key that is not valid UTF-8", UnsupportedJson);
+  json::value deep = std::nan("");
+  for (int i = 0; i < 20; ++i) deep = json::array{0, std::move(deep)};
+  CHECK_THROWS_WITH_AS(fray::check_python_json(deep, "x"),
+                       "x at /1/1/1/...(11 levels).../1/1/1/1/1/1: nan is not finite (JSON has no NaN or infinity)",
+                       UnsupportedJson);
+  CHECK_NOTHROW(fray::check_python_json(nested(kLimit, true), "x"));
+}
+
 TEST_CASE("JSON nested 1000 levels deep, and as deep as fray's limit, crosses to Python and back intact") {
   Watchdog watchdog("deep JSON round trips", 120s);
   WorkerPool pool = one_worker_pool();
@@ -230,6 +271,7 @@ TEST_CASE("fray call refuses JSON text it cannot pass on with exit status 2, and
                                  Refused{"fray_probe.calls:identity x=-99999999999999999999", "64 bits"},
                                  Refused{"fray_probe.calls:identity '" + too_deep + "'", "deeper than " + limit_text()},
                                  Refused{"fray_probe.calls:identity \"$(printf 'a\\377')\"", "UTF-8"},
+                                 Refused{"fray_probe.calls:identity '\"\\ud800\"'", "lone UTF-16 surrogate"},
                                  Refused{"fray_probe.calls:identity \"$(printf '\"a\\377\"')\"", "UTF-8"}}) {
     const auto result = call(refused.words);
     INFO(std::string(refused.words.substr(0, 80)));
