@@ -5,6 +5,8 @@
 #include <fmt/format.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <vector>
@@ -21,6 +23,10 @@ bool is_valid_utf8(std::string_view text) noexcept {
   const auto* p = reinterpret_cast<const unsigned char*>(text.data());
   const auto* end = p + text.size();
   while (p != end) {
+    // ASCII, eight bytes at a time: most text is.
+    std::uint64_t word;
+    while (end - p >= 8 && (std::memcpy(&word, p, 8), (word & 0x8080808080808080ULL) == 0)) p += 8;
+    if (p == end) break;
     const unsigned char c = *p;
     if (c < 0x80) {
       ++p;
@@ -223,22 +229,24 @@ class CheckedHandler {
     return true;
   }
   bool on_double(double d, json::string_view s, json::error_code& ec) {
+    // The literal is `s` unless it came in parts (then number_ holds the rest).
+    const bool integer = s.find_first_of(".eE") == json::string_view::npos &&
+                         number_.find_first_of(".eE") == std::string::npos;
+    if (BOOST_JSON_LIKELY(!integer && std::isfinite(d))) {
+      number_.clear();
+      stack.push_double(d);
+      return true;
+    }
     number_.append(s.data(), s.size());
-    const bool integer = number_.find_first_of(".eE") == std::string::npos;
     if (integer) {
       refusal = fmt::format("an integer beyond 64 bits ({}): integers cross as int64 or uint64 (pass a string or a "
                             "float instead)",
                             shortened(number_));
-    } else if (!std::isfinite(d)) {
+    } else {
       refusal = fmt::format("{} is past a double's range, so not finite (JSON has no infinity)", shortened(number_));
     }
-    number_.clear();
-    if (refusal) {
-      ec = json::error::exception;  // any error stops the parse; `refusal` says which
-      return false;
-    }
-    stack.push_double(d);
-    return true;
+    ec = json::error::exception;  // any error stops the parse; `refusal` says which
+    return false;
   }
   bool on_bool(bool b, json::error_code&) { stack.push_bool(b); return true; }
   bool on_null(json::error_code&) { stack.push_null(); return true; }
