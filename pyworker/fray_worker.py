@@ -295,7 +295,8 @@ def error_payload(error, max_frame):
     for key in ("type", "module", "message", "traceback"):
         # A lone surrogate (in a message, say) as its escape: the driver
         # reads only Unicode text.
-        fields[key] = fields[key].encode("utf-8", "backslashreplace").decode("utf-8")
+        if isinstance(fields[key], str):
+            fields[key] = fields[key].encode("utf-8", "backslashreplace").decode("utf-8")
     payload = encode(fields)
     return payload if len(payload) + HEADER_BYTES <= max_frame else _fit_error(fields, max_frame)
 

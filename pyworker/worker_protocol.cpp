@@ -6,8 +6,8 @@
 
 
 #include "fray/detail/frame_length.hpp"
-#include "fray/python_errors.hpp"
 #include "fray/detail/python_json_check.hpp"
+#include "fray/python_errors.hpp"
 #include "fray/python_json.hpp"
 
 namespace fray::detail {
