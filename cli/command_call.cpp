@@ -22,13 +22,18 @@ the env, with each JSON_ARG as a positional argument and each NAME=JSON_ARG
 (NAME a Python identifier) as a keyword argument, and prints the result as
 JSON on stdout. An argument that is not valid JSON is passed as a string
 ('[1, 2]' is a list, 42 a number, '"42"' and hello strings; '"a=b"' is the
-string a=b, not a keyword). For example:
+string a=b, not a keyword). JSON nested deeper than 1000 levels, numbers out
+of a double's range (1e400), integers beyond 64 bits and text that is not
+UTF-8 are refused (exit status 2), and so is such a result (exit status 1).
+For example:
   fray call --package numpy numpy:linspace 0 1 num=5
 What the function
 prints reaches stderr, each line tagged with its worker. The worker's working
 directory is the current one, and is first on sys.path.
 
 )";
+static_assert(max_python_json_depth == 1000, "call_text names the depth limit");
+
 constexpr std::string_view call_tail = R"(
 call options:
   --timeout SECONDS   kill the worker if the call takes longer (exit status 124)
@@ -36,15 +41,28 @@ call options:
   -h, --help          this help
 
 exit status: 0 with the result printed; 1 when the function raised (its
-traceback is printed on stderr) or its worker died; 124 on --timeout; 125 when
-the env could not be built; 2 on a bad command line.
+traceback is printed on stderr), its worker died or its result cannot cross as
+JSON; 124 on --timeout; 125 when the env could not be built; 2 on a bad
+command line (a JSON argument fray refuses included).
 )";
 
-boost::json::value argument_of(const std::string& text) {
-  boost::system::error_code error;
-  boost::json::value parsed = boost::json::parse(text, error);
-  if (error) return boost::json::string(text);
-  return parsed;
+// The JSON of one argument; text that is not JSON is a string. What could
+// not reach Python intact (JSON nested too deep, 1e400, an integer beyond
+// 64 bits, bytes that are not UTF-8) is a usage error, found before the env
+// is built.
+boost::json::value argument_of(const ArgReader& args, const std::string& text, const std::string& what) {
+  boost::json::value value;
+  try {
+    try {
+      value = parse_python_json(text, what);
+    } catch (const boost::system::system_error&) {
+      value = boost::json::string(text);  // not JSON
+    }
+    check_python_json(value, what);
+  } catch (const UnsupportedJson& e) {
+    args.fail(e.what());
+  }
+  return value;
 }
 
 // "name=..." with a Python identifier before the '=': a keyword argument.
@@ -66,11 +84,11 @@ CallArguments parse_call_arguments(const ArgReader& args, const std::vector<std:
   for (const std::string& word : words) {
     if (auto name = keyword_of(word)) {
       if (parsed.kwargs.contains(*name)) args.fail(fmt::format("keyword argument '{}' is given twice", *name));
-      parsed.kwargs[*name] = argument_of(word.substr(name->size() + 1));
+      parsed.kwargs[*name] = argument_of(args, word.substr(name->size() + 1), fmt::format("keyword argument {}", *name));
     } else if (!parsed.kwargs.empty()) {
       args.fail(fmt::format("positional argument '{}' follows a keyword argument", word));
     } else {
-      parsed.args.push_back(argument_of(word));
+      parsed.args.push_back(argument_of(args, word, fmt::format("argument {}", parsed.args.size() + 1)));
     }
   }
   return parsed;
@@ -90,6 +108,11 @@ int command_call(ArgReader args) {
   if (rest.empty()) args.fail("no MODULE:FUNCTION to call (fray call [OPTIONS] MODULE:FUNCTION [JSON_ARG | NAME=JSON_ARG]...)");
   const std::string function = rest.front();
   if (function.find(':') == std::string::npos) args.fail(fmt::format("'{}' is not MODULE:FUNCTION", function));
+  try {
+    check_python_json(boost::json::string(function), "MODULE:FUNCTION");  // its bytes must be UTF-8 too
+  } catch (const UnsupportedJson& e) {
+    args.fail(e.what());
+  }
   auto [call_args, call_kwargs] = parse_call_arguments(args, std::vector<std::string>(rest.begin() + 1, rest.end()));
 
   if (!quiet) {

@@ -15,7 +15,7 @@ pyworker/fray/detail/worker_protocol.hpp:
                        W N        give N back if it has not started
     worker -> driver   S N t      N starts now, at t (CLOCK_MONOTONIC nanoseconds)
                        R N json   N returned this result
-                       E N json   N raised: {"type", "module", "message", "traceback", "lookup", "frame"}
+                       E N json   N raised: {"type", "module", "message", "traceback", "lookup", "frame", "json"}
                        D N        N was dropped before it started
 
 Requests run one at a time, in order. Before a request runs, "N starts" goes
@@ -39,6 +39,14 @@ traceback are cut (head and tail kept, with a note saying how much went) so
 that its frame fits MAX_FRAME_BYTES: an exception of any size is an answer,
 never an oversized frame. The worker exits when its input reaches end of
 file.
+
+JSON nests up to MAX_JSON_DEPTH levels both ways. _json recurses once per
+level, so a request or a result that reaches the recursion limit is tried
+again with the limit raised by that much (only then: other calls pay
+nothing for it). A result JSON cannot carry (nan, deeper than that, a str
+with a lone surrogate) is answered as an error marked "json"
+(fray::UnsupportedJson), and lone surrogates in an error's text are sent
+escaped. The driver refuses arguments past the limits before it sends them.
 
 IN_FD is a Unix socket (so the driver writes without SIGPIPE). With
 SPIN_MICROSECONDS (FRAY_WORKER_SPIN_US in the driver), the worker polls for
@@ -90,9 +98,33 @@ def _not_serializable(value):
 _scan = _json.make_scanner(_DecodeContext())
 _encode = _json.make_encoder(None, _not_serializable, _json.encode_basestring_ascii,
                              None, ":", ",", False, False, False)
+# The same, writing characters as they are (not \\u escapes): its text
+# encodes to UTF-8 only if no string holds a lone surrogate.
+_encode_text = _json.make_encoder(None, _not_serializable, _json.encode_basestring,
+                                  None, ":", ",", False, False, False)
+
+# fray::max_python_json_depth (pyworker/fray/python_json.hpp): the deepest
+# nesting of arrays and objects in one argument or result.
+MAX_JSON_DEPTH = 1000
 
 
-def decode(payload):
+class UnsupportedJson(ValueError):
+    """A result JSON cannot carry to the driver (fray::UnsupportedJson)."""
+
+
+def _with_room_for_depth(function, value):
+    """function(value) with the recursion limit raised for MAX_JSON_DEPTH
+    more levels: _json's scanner and encoder recurse once per level, and
+    the default limit (1,000) counts the frames below this one too."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(limit + MAX_JSON_DEPTH + 50)
+    try:
+        return function(value)
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def _decode(payload):
     text = str(payload, "utf-8")
     try:
         value, end = _scan(text, 0)
@@ -103,8 +135,48 @@ def decode(payload):
     return value
 
 
+def decode(payload):
+    try:
+        return _decode(payload)
+    except RecursionError:
+        pass  # deep: again with room (only then, so calls pay nothing for it)
+    try:
+        return _with_room_for_depth(_decode, payload)
+    except RecursionError:
+        raise UnsupportedJson("the request is nested deeper than %d levels of arrays and objects"
+                              % MAX_JSON_DEPTH) from None
+
+
 def encode(value):
     return "".join(_encode(value, 0)).encode("ascii")
+
+
+def encode_result(value, name):
+    """A call's result as JSON; UnsupportedJson for what JSON (or fray)
+    cannot carry. Deeper than MAX_JSON_DEPTH the driver refuses it too."""
+    try:
+        try:
+            payload = encode(value)
+        except RecursionError:
+            payload = _with_room_for_depth(encode, value)
+    except RecursionError:
+        raise UnsupportedJson("the result of %s: nested deeper than %d levels of arrays and objects "
+                              "(fray::max_python_json_depth), or it contains itself" % (name, MAX_JSON_DEPTH)) from None
+    except ValueError as error:
+        # The encoder's: nan, inf or -inf (allow_nan is off), or an int past
+        # sys.get_int_max_str_digits() that has no decimal form.
+        if "integer" in str(error):
+            raise UnsupportedJson("the result of %s: an integer beyond 64 bits (too long for Python to write "
+                                  "in decimal)" % name) from None
+        raise UnsupportedJson("the result of %s: a float that is not finite (nan, inf or -inf; JSON has no "
+                              "NaN or infinity)" % name) from None
+    if b"\\ud" in payload:  # a character past U+FFFF, or a lone surrogate: look closer
+        try:
+            _with_room_for_depth(lambda v: "".join(_encode_text(v, 0)).encode("utf-8"), value)
+        except UnicodeEncodeError as error:
+            raise UnsupportedJson("the result of %s: a str with a lone surrogate (%r), which is not Unicode text "
+                                  "and has no UTF-8 form" % (name, error.object[error.start:error.end])) from None
+    return payload
 
 
 HEADER_BYTES = 9  # a frame's kind and request number, after its length
@@ -218,7 +290,13 @@ def error_payload(error, max_frame):
         "traceback": "".join(traceback.format_exception(kind, error, error.__traceback__)),
         "lookup": lookup,
         "frame": isinstance(error, FrameTooLarge),
+        "json": isinstance(error, UnsupportedJson),
     }
+    for key in ("type", "module", "message", "traceback"):
+        # A lone surrogate (in a message, say) as its escape: the driver
+        # reads only Unicode text.
+        if isinstance(fields[key], str):
+            fields[key] = fields[key].encode("utf-8", "backslashreplace").decode("utf-8")
     payload = encode(fields)
     return payload if len(payload) + HEADER_BYTES <= max_frame else _fit_error(fields, max_frame)
 
@@ -461,10 +539,7 @@ class Worker:
     def run_one(self, number, payload):
         """Runs one request; returns its answer frame."""
         try:
-            try:
-                request = decode(payload)
-            except RecursionError:
-                raise ValueError("the request is nested too deeply to decode") from None
+            request = decode(payload)
             if type(request) is not dict:
                 raise ValueError("the request is not a JSON object")
             args = request.get("a") or ()
@@ -498,7 +573,7 @@ class Worker:
             if "c" in request:
                 self.instance = result
                 result = None
-            payload = encode(result)
+            payload = encode_result(result, request.get("f") or request.get("m") or request.get("c"))
             if len(payload) + HEADER_BYTES > self.max_frame:
                 raise FrameTooLarge("the result is %d bytes of JSON, over the frame size limit of %d bytes"
                                     % (len(payload), self.max_frame))

@@ -6,11 +6,43 @@
 
 
 #include "fray/detail/frame_length.hpp"
+#include "fray/detail/python_json_check.hpp"
 #include "fray/python_errors.hpp"
+#include "fray/python_json.hpp"
 
 namespace fray::detail {
 
+namespace {
+
+// "of m:f", "of method add", as messages name what a call is of.
+std::string call_name(char kind, std::string_view target) {
+  return kind == 'm' ? fmt::format("of method {}", target) : fmt::format("of {}", target);
+}
+
+// Throws UnsupportedJson if any part of the request cannot cross to Python,
+// before anything is sent: the worker never reads what it cannot take.
+void check_request(char kind, std::string_view target, const PackedArgs& args) {
+  if (!is_valid_utf8(target)) {
+    throw UnsupportedJson(kind == 'm' ? "the name of the method to call is not valid UTF-8"
+                                      : "the name of the Python function or class to call is not valid UTF-8");
+  }
+  for (std::size_t i = 0; i < args.args.size(); ++i) {
+    check_python_json_of(args.args[i], [&] { return fmt::format("argument {} {}", i + 1, call_name(kind, target)); });
+  }
+  for (const auto& [name, value] : args.kwargs) {
+    if (!is_valid_utf8(name)) {
+      throw UnsupportedJson(fmt::format("a keyword argument's name {} is not valid UTF-8", call_name(kind, target)));
+    }
+    check_python_json_of(value, [&, name = std::string_view(name)] {
+      return fmt::format("keyword argument '{}' {}", name, call_name(kind, target));
+    });
+  }
+}
+
+}  // namespace
+
 std::string encode_request(char kind, std::string_view target, PackedArgs&& args, std::size_t max_frame_bytes) {
+  check_request(kind, target, args);
   boost::json::object request;
   request[std::string_view(&kind, 1)] = target;
   request["a"] = std::move(args.args);
@@ -60,12 +92,25 @@ std::exception_ptr error_of(const boost::json::object& e) {
     const auto* v = e.if_contains(key);
     return v != nullptr && v->is_bool() && v->as_bool();
   };
+  if (flag("json")) return std::make_exception_ptr(UnsupportedJson(text("message")));
   if (flag("frame")) return std::make_exception_ptr(FrameTooLarge(text("message")));
   if (flag("lookup")) {
     return std::make_exception_ptr(
         PythonFunctionNotFound(text("type"), text("module"), text("message"), text("traceback")));
   }
   return std::make_exception_ptr(PythonError(text("type"), text("module"), text("message"), text("traceback")));
+}
+
+// A result this side cannot read fails its call only: the frame around
+// it was whole, so the protocol still holds and the worker stays.
+std::variant<boost::json::value, std::exception_ptr> parse_result(std::string_view payload) {
+  try {
+    return parse_python_json(payload, "the Python call's result");
+  } catch (const UnsupportedJson&) {
+    return std::current_exception();
+  } catch (const boost::system::system_error& e) {
+    return std::make_exception_ptr(UnsupportedJson(e.what()));
+  }
 }
 
 WorkerAnswer malformed(std::string why) {
@@ -90,12 +135,15 @@ WorkerAnswer parse_answer(std::string_view frame) {
         return answer;
       case 'R':
         answer.kind = WorkerAnswer::Kind::finished;
-        answer.outcome = boost::json::parse(payload);
+        answer.outcome = parse_result(payload);
         return answer;
-      case 'E':
+      case 'E': {
         answer.kind = WorkerAnswer::Kind::finished;
-        answer.outcome = error_of(boost::json::parse(payload).as_object());
+        const boost::json::value error = parse_python_json(payload, "a Python call's error");
+        if (!error.is_object()) return malformed("an \"E\" frame that is not a JSON object");
+        answer.outcome = error_of(error.get_object());
         return answer;
+      }
       case 'D':
         answer.kind = WorkerAnswer::Kind::dropped;
         return answer;

@@ -80,6 +80,8 @@ Outcome outcome_of_error(const std::exception_ptr& error) {
     return {"TaskCancelled", e.what()};
   } catch (const fray::PythonError& e) {
     return {"PythonError", e.type() + ": " + e.message()};
+  } catch (const fray::UnsupportedJson& e) {
+    return {"UnsupportedJson", e.what()};
   } catch (const std::exception& e) {
     return {"Error", e.what()};
   } catch (...) {
@@ -693,7 +695,7 @@ TEST_CASE("calls queued behind a call that turns out long move to the worker tha
   CHECK(slow.get() != busy_pid);
 }
 
-TEST_CASE("a request that is not valid UTF-8 fails that call with a PythonError, and its worker lives on") {
+TEST_CASE("a request that is not valid UTF-8 fails that call with UnsupportedJson before it is sent, and its worker lives on") {
   Watchdog watchdog("a request that does not decode", 60s);
   TempDir dir("fray-attribution-");
   const fs::path runs = dir / "runs";
@@ -703,7 +705,9 @@ TEST_CASE("a request that is not valid UTF-8 fails that call with a PythonError,
   auto bad = pool.call<std::string>("fray_probe.calls:mark", runs.string(), std::string("caf\xe9"));
   auto after = pool.call<std::string>("fray_probe.calls:mark", runs.string(), "after");
   CHECK(outcome_of(before) == answered("before"));
-  CHECK(outcome_of(bad).kind == "PythonError");
+  const Outcome refused = outcome_of(bad);
+  CHECK_MESSAGE(refused.kind == "UnsupportedJson", refused);
+  CHECK_MESSAGE(refused.mentions("argument 2 of fray_probe.calls:mark: a string that is not valid UTF-8"), refused);
   CHECK(outcome_of(after) == answered("after"));
   CHECK(pool.call<int>("fray_probe.calls:pid").get() == pid);
 }

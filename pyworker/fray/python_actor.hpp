@@ -116,8 +116,9 @@ PythonActor create_python_actor_from(const IsolatedVirtualEnv& env, PythonActorO
 // create_python_actor(venv, "pkg.module:Class", ctor args...) or
 // create_python_actor(venv, options, "pkg.module:Class", ctor args...).
 // Throws ActorNameTaken, ActorTypeMismatch (get_if_exists found another
-// class), InvalidOptions, WorkerProgramNotFound. Constructor errors surface
-// on ready() and the calls, never here.
+// class), InvalidOptions, WorkerProgramNotFound, and UnsupportedJson or
+// FrameTooLarge for constructor arguments that cannot be sent. Errors of
+// the constructor itself surface on ready() and the calls, never here.
 template <class... Args>
 PythonActor create_python_actor(const IsolatedVirtualEnv& env, PythonActorOptions options, std::string_view class_name,
                                 Args&&... args) {

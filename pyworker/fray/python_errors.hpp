@@ -69,6 +69,16 @@ class FrameTooLarge : public Error {
   using Error::Error;
 };
 
+// JSON that cannot cross between C++ and Python (fray/python_json.hpp): an
+// argument or a result nested deeper than max_python_json_depth, a NaN or
+// an infinity, a string or key that is not valid UTF-8 (or, from Python, a
+// lone surrogate), an integer beyond 64 bits. An argument is refused before
+// it is sent; a result fails its call only. The worker stays.
+class UnsupportedJson : public Error {
+ public:
+  using Error::Error;
+};
+
 // The worker program (fray_worker.py) is not where fray looks for it.
 class WorkerProgramNotFound : public Error {
  public:

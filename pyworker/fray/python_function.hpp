@@ -43,7 +43,8 @@ CallState<R>* new_call(std::string request, const PythonCallOptions& options, co
 }
 
 // Makes the call's state, encodes the request, submits it. Errors before
-// the call is sent (FrameTooLarge, a closed pool) go to the future.
+// the call is sent (UnsupportedJson, FrameTooLarge, a closed pool) go to
+// the future.
 template <class R>
 Future<R> submit_call(const std::shared_ptr<PoolCore>& pool, const PythonCallOptions& options,
                       std::string_view function, PackedArgs&& packed) {

@@ -16,7 +16,8 @@
 // Errors, at get()/co_await: PythonError (the exception with its
 // traceback), PythonFunctionNotFound, WorkerCrashed (the worker died; the
 // pool replaced it, other calls carry on), PythonCallTimeout (its worker was
-// killed and replaced), FrameTooLarge, TaskCancelled (cancel() interrupts the
+// killed and replaced), FrameTooLarge, UnsupportedJson (an argument or a
+// result JSON cannot carry: fray/python_json.hpp), TaskCancelled (cancel() interrupts the
 // call with SIGINT, then kills the worker after cancel_grace).
 //
 // The env must be open when the pool is made; the pool then keeps the env

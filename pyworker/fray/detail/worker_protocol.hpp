@@ -9,7 +9,7 @@
 //                      W N        give N back if it has not started (ignored once it has)
 //   worker -> driver   S N t      N starts now, at t (8 bytes: CLOCK_MONOTONIC nanoseconds)
 //                      R N json   N returned this result
-//                      E N json   N raised: {"type", "module", "message", "traceback", "lookup", "frame"}
+//                      E N json   N raised: {"type", "module", "message", "traceback", "lookup", "frame", "json"}
 //                      D N        N was dropped before it started (X or W)
 //
 // N numbers the requests sent to one worker process, from 1 up. A request's
@@ -18,6 +18,12 @@
 // its frames to a journal (worker_journal.hpp): "N starts" before N runs,
 // together with the previous answer, so whatever happens to the worker this
 // side knows which calls finished, which one ran and which never started.
+//
+// JSON past fray/python_json.hpp's limits never crosses: encode_request
+// checks the arguments before anything is sent, the worker answers a result
+// it cannot write with an error ("json": true), and a result this side
+// cannot read (an integer beyond 64 bits, say) fails its call only. None of
+// them costs the worker.
 #pragma once
 
 #include <boost/json/value.hpp>
@@ -37,7 +43,8 @@ namespace fray::detail {
 inline constexpr std::size_t kFrameHeaderBytes = 9;
 
 // {"<kind>": target, "a": [...], "k": {...}}; kind is "f" (function), "c"
-// (actor class) or "m" (actor method). Throws FrameTooLarge when the
+// (actor class) or "m" (actor method). Throws UnsupportedJson when an
+// argument cannot cross (check_python_json), FrameTooLarge when the
 // numbered request would be over `max_frame_bytes`.
 std::string encode_request(char kind, std::string_view target, PackedArgs&& args, std::size_t max_frame_bytes);
 

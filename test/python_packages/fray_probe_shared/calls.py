@@ -288,3 +288,21 @@ class CrashingConstructor:
 
     def get(self):
         return 0
+
+
+# For pyworker_json_tests.cpp: results at and past fray's JSON limits.
+
+def nested(depth, key=None):
+    """Lists (dicts {key: ...} if `key` is given) nested `depth` deep, built
+    without recursion: nested(1) is [], nested(2) is [[]]."""
+    value = {} if key is not None else []
+    for _ in range(depth - 1):
+        value = {key: value} if key is not None else [value]
+    return value
+
+
+def self_containing():
+    """A list that contains itself (no JSON has that shape)."""
+    value = []
+    value.append(value)
+    return value
