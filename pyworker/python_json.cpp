@@ -4,6 +4,7 @@
 #include <boost/json/value_stack.hpp>
 #include <fmt/format.h>
 
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -233,8 +234,8 @@ class CheckedHandler {
     const bool integer = s.find_first_of(".eE") == json::string_view::npos &&
                          number_.find_first_of(".eE") == std::string::npos;
     if (BOOST_JSON_LIKELY(!integer && std::isfinite(d))) {
+      stack.push_double(correctly_rounded(d, s));
       number_.clear();
-      stack.push_double(d);
       return true;
     }
     number_.append(s.data(), s.size());
@@ -254,6 +255,19 @@ class CheckedHandler {
   bool on_comment(json::string_view, json::error_code&) { return true; }
 
  private:
+  // Boost.JSON 1.81 can be a unit in the last place off (it has no precise
+  // mode before 1.83), so a float Python sent would not come back as
+  // itself: the literal is read again with from_chars, which rounds right.
+  double correctly_rounded(double parsed, json::string_view last_part) {
+    std::string_view literal(last_part.data(), last_part.size());
+    if (!number_.empty()) {
+      number_.append(last_part.data(), last_part.size());
+      literal = number_;
+    }
+    double exact = 0;
+    const auto [stop, error] = std::from_chars(literal.data(), literal.data() + literal.size(), exact);
+    return error == std::errc() && stop == literal.data() + literal.size() ? exact : parsed;
+  }
   static std::string shortened(const std::string& literal) {
     constexpr std::size_t most = 60;
     if (literal.size() <= most) return literal;
