@@ -11,7 +11,9 @@
 
 #include <boost/json.hpp>
 
+#include <fstream>
 #include <limits>
+#include <sstream>
 
 using namespace fray_test;
 using namespace std::chrono_literals;
@@ -78,7 +80,7 @@ TEST_CASE("a result that is not JSON is a PythonError NotJsonSerializable naming
   const auto error = error_of<fray::PythonError>(pool.call("fray_probe.calls:not_json"));
   CHECK(error.type() == "NotJsonSerializable");
   CHECK(error.message() == "a result of type object is not JSON serializable");
-  CHECK(contains(error.what(), "NotJsonSerializable: a result of type object is not JSON serializable"));
+  CHECK(std::string(error.what()).starts_with("fray_worker.NotJsonSerializable: a result of type object is not JSON serializable"));
   CHECK(pool.call<int>("fray_probe.calls:pid").get() == pid);
 }
 
@@ -113,6 +115,18 @@ TEST_CASE("a negative or infinite resource amount is an InvalidOptions naming th
         "resource 'cpu' must be a finite amount >= 0, got -1");
   CHECK(contains(message_of<fray::InvalidOptions>([] { fray::Resources{}.set("gpu", std::numeric_limits<double>::infinity()); }),
                  "resource 'gpu' must be a finite amount >= 0"));
+}
+
+// Such an amount used to overflow the fixed point: it fitted every
+// capacity, and running the task aborted the process.
+TEST_CASE("a resource amount too large to count is an InvalidOptions, not a task that aborts the process") {
+  CHECK(message_of<fray::InvalidOptions>([] { fray::Resources{}.cpu(1e300); }) ==
+        "resource 'cpu' must be at most 900000000000000, got 1e+300");
+  CHECK(contains(message_of<fray::InvalidOptions>([] { fray::Resources{}.memory(2e15); }), "must be at most 900000000000000"));
+  CHECK(fray::Resources{}.cpu(fray::Resources::kMaxAmount).get("cpu") == fray::Resources::kMaxAmount);
+  fray::Runtime runtime(fray::RuntimeOptions{}.with_capacity(fray::Resources{}.cpu(2)));
+  const auto request = [] { return fray::TaskOptions{}.with_resources(fray::Resources{}.cpu(9.3e14)); };
+  CHECK_THROWS_AS(runtime.context().run(request(), [] { return 1; }), fray::InvalidOptions);
 }
 
 TEST_CASE("a job request with a bad ram size, cpu 0 or below, or 0 replicas is an InvalidJobRequest saying which") {
@@ -225,4 +239,52 @@ TEST_CASE("fray usage errors name the unknown command, the unknown option or the
     CHECK(contains(result.err, "--help"));
   }
   CHECK(entries(cache.path()).empty());  // a usage error builds nothing
+}
+
+// --- the README's table -------------------------------------------------------------
+
+namespace {
+
+std::string file_text(const fs::path& file) {
+  std::ifstream in(file);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+// The table rows of the README's "Bad input" section.
+std::vector<std::string> bad_input_rows() {
+  const std::string readme = file_text(fs::path(FRAY_SOURCE_DIR) / "README.md");
+  const auto start = readme.find("\n## Bad input: what you see\n");
+  REQUIRE(start != std::string::npos);
+  const auto end = readme.find("\n## ", start + 1);
+  std::istringstream section(readme.substr(start, end - start));
+  std::vector<std::string> rows;
+  for (std::string line; std::getline(section, line);) {
+    if (line.starts_with("| ") && !line.starts_with("| input |") && !line.starts_with("| ---")) rows.push_back(line);
+  }
+  return rows;
+}
+
+}  // namespace
+
+TEST_CASE("every row of the README's bad input table names test cases that exist") {
+  const std::vector<std::string> rows = bad_input_rows();
+  CHECK(rows.size() >= 10);
+  for (const std::string& row : rows) {
+    CAPTURE(row);
+    REQUIRE(row.ends_with(" |"));
+    const std::string cell = row.substr(row.rfind(" | ") + 3, row.size() - row.rfind(" | ") - 5);
+    int named = 0;
+    for (std::size_t from = 0; from < cell.size();) {
+      const std::size_t to = std::min(cell.find("; ", from), cell.size());
+      const std::string test = cell.substr(from, to - from);
+      from = to + 2;
+      const auto colon = test.find(".cpp: ");
+      REQUIRE_MESSAGE(colon != std::string::npos, "not FILE.cpp: CASE: " << test);
+      const std::string file = test.substr(0, colon + 4), name = test.substr(colon + 6);
+      CHECK_MESSAGE(contains(file_text(fs::path(FRAY_SOURCE_DIR) / "test" / file), "TEST_CASE(\"" + name + "\")"),
+                    file << " has no case \"" << name << "\"");
+      ++named;
+    }
+    CHECK(named >= 1);
+  }
 }
