@@ -19,6 +19,9 @@ Resources& Resources::set(std::string_view name, double amount) {
   if (!(amount >= 0) || !std::isfinite(amount)) {
     throw InvalidOptions(fmt::format("resource '{}' must be a finite amount >= 0, got {}", name, amount));
   }
+  // Past this the fixed-point amount overflows its int64: it came out
+  // negative, fitted every capacity and broke the admission's accounting.
+  if (amount > kMaxAmount) throw InvalidOptions(fmt::format("resource '{}' must be at most {}, got {}", name, kMaxAmount, amount));
   set_fixed(name, static_cast<std::int64_t>(std::llround(amount * kScale)));
   return *this;
 }

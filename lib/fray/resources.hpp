@@ -16,6 +16,9 @@ class Resources {
   // Amounts are kept in fixed point (1/10000 of a unit, as Ray does) so that
   // 0.1 + 0.2 handed back ten times adds up exactly.
   static constexpr std::int64_t kScale = 10000;
+  // The largest amount set() takes (its fixed point must fit an int64);
+  // more, a negative one or a non-finite one is InvalidOptions.
+  static constexpr double kMaxAmount = 9e14;
 
   Resources() = default;
 
