@@ -14,6 +14,7 @@
 #include <fray/detail/line_splitter.hpp>
 #include <fray/detail/process_runner.hpp>
 #include <fray/detail/sha256.hpp>
+#include <fray/duration_limit.hpp>
 
 #include <fstream>
 #include <mutex>
