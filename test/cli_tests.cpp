@@ -270,7 +270,8 @@ TEST_CASE("fray run and fray call with a timeout of 1e10 or 1e18 seconds do not 
   const fs::path& cache = shared_cache();
   const std::string options = fmt::format("--python {} --quiet", kSystemPython);
   for (const char* timeout : {"1e10", "1e18", "3155760000", "1e400", "inf"}) {
-    CAPTURE(timeout);
+    const std::string shown_timeout = timeout;
+    CAPTURE(shown_timeout);
     const ShellResult ran =
         fray_shell(cache, fmt::format("run {} --timeout {} -- sh -c 'sleep 0.2; echo finished'", options, timeout));
     CHECK(ran.status == 0);
@@ -294,14 +295,16 @@ TEST_CASE("fray venv gc --older-than 90000 removes no env that was just used, an
   REQUIRE(created.status == 0);
   const fs::path env = trimmed(created.out);
   for (const char* days : {"90000", "36525", "1e300", "1e400"}) {
-    CAPTURE(days);
+    const std::string shown_days = days;
+    CAPTURE(shown_days);
     const ShellResult gc = fray_shell(cache.path(), fmt::format("venv gc --older-than {}", days));
     CHECK(gc.status == 0);
     CHECK(contains(gc.out, "removed 0 env"));
     CHECK(fs::exists(env / "bin" / "python"));
   }
   for (const char* size : {"17000000T", "9E", "16EiB", "99999999999999999999999"}) {
-    CAPTURE(size);
+    const std::string shown_size = size;
+    CAPTURE(shown_size);
     const ShellResult gc = fray_shell(cache.path(), fmt::format("venv gc --max-size {}", size));
     check_usage_error(gc, "--max-size");
     CHECK(contains(gc.err, "8E"));
@@ -330,6 +333,14 @@ TEST_CASE("sizes and counts of fray job past their limits, or zero where it mean
     check_usage_error(result, args.substr(args.find("--"), args.find(' ', args.find("--")) - args.find("--")));
     CHECK(contains(result.err, limit));
   }
+  // The cluster spec's numbers too: a usage error, not a failure.
+  for (const char* spec : {"local?ram=17000000T", "local?ram=0", "local?cpu=0", "local?cpu=1e400", "local?gpu=-1"}) {
+    const std::string shown_spec = spec;
+    CAPTURE(shown_spec);
+    const ShellResult result = fray_shell(cache.path(), fmt::format("job list --cluster '{}&dir={}'", spec, jobs.path().string()));
+    CHECK(result.status == 2);
+    CHECK(contains(result.err, spec + std::string(spec).find('?') + 1));
+  }
   CHECK(entries(jobs.path()).empty());  // nothing was submitted
 }
 
@@ -349,7 +360,8 @@ TEST_CASE("a bad --env name is a usage error that names --env, not a C++ field")
   }
   // A job's variables need only be names (without an env option, RAY_* is fine).
   for (const char* pair : {"'A B=1'", "1X=2", "=v"}) {
-    CAPTURE(pair);
+    const std::string shown_pair = pair;
+    CAPTURE(shown_pair);
     const ShellResult result =
         shell(with_jobs_dir(jobs.path(), fray_command(cache.path(), fmt::format("job submit --env {} -- true", pair))));
     check_usage_error(result, "--env");
@@ -460,7 +472,8 @@ TEST_CASE("every fray command's --help ends with the one exit status table") {
                            "venv list --help", "venv gc --help", "venv rm --help", "job --help", "job submit --help",
                            "job call --help", "job status --help", "job logs --help", "job wait --help", "job stop --help",
                            "job list --help", "job gc --help"}) {
-    CAPTURE(args);
+    const std::string shown_args = args;
+    CAPTURE(shown_args);
     const ShellResult help = fray_shell(cache.path(), args);
     CHECK(help.status == 0);
     for (const char* row : {"exit status (the same for every fray command)", "  0 ", "  1 ", "  2 ", "  124 ", "  125 ",
