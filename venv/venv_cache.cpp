@@ -8,9 +8,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
-
 #include <algorithm>
+#include <cerrno>
 
 #include "fray/detail/cache_trust.hpp"
 #include "fray/detail/child_environment.hpp"
