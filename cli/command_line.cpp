@@ -41,12 +41,12 @@ const std::string_view env_options_help = R"(env options (what the env holds; th
 const std::string_view exit_status_help = R"(
 exit status (the same for every fray command):
   0      success
-  1      failure: what was asked for did not succeed (a job or function failed,
-         no such env or job, an env in use)
+  1      failure: what was asked for did not succeed (fray venv create's build,
+         a job or function failed, no such env or job, an env in use)
   2      usage: a bad command line; the message names the option
   124    a --timeout passed
-  125    fray's own error: the env could not be built, the cache is unusable
-         (permission denied...), or fray failed
+  125    fray's own error: the env a command or call needs could not be built,
+         the cache is unusable (permission denied...), or fray failed
   126    COMMAND was found but cannot run (not executable), as the shell says
   127    COMMAND was not found (or is empty), as the shell says
   128+N  COMMAND was killed by signal N (137: SIGKILL)

@@ -107,8 +107,8 @@ options:
   --quiet      show no progress while building
   -h, --help   this help
 
-0 when the env is there; 125 when it could not be built (the installer's
-last lines are printed).
+0 when the env is there; 1 when it could not be built (the installer's last
+lines are printed).
 )";
 
 constexpr std::string_view path_usage = "usage: fray venv path [ENV OPTIONS]\n";
@@ -348,9 +348,9 @@ int venv_create_or_path(ArgReader args, bool create) {
       }
       std::fprintf(stderr, "fray: this env is not built (fray venv create builds it)\n");
       return exit_status::failure;
-    } catch (const std::exception& e) {
+    } catch (const std::exception& e) {  // no such interpreter, find-links...
       print_error(e);
-      return exit_status::fray_error;
+      return exit_status::failure;
     }
   }
   ProgressLine progress(quiet);
@@ -361,9 +361,11 @@ int venv_create_or_path(ArgReader args, bool create) {
     fmt::print("{}\n", env.path().string());
     return 0;
   } catch (const std::exception& e) {
+    // Building is what was asked for here: its failure is a failure (1),
+    // where run and call, which only need the env, say 125.
     progress.clear();
     print_error(e);
-    return exit_status::fray_error;
+    return exit_status::failure;
   }
 }
 

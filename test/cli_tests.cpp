@@ -176,7 +176,7 @@ TEST_CASE("a failed build exits non-zero and prints the installer's last lines")
   const std::string options = fmt::format("--python {} --no-index --find-links {} --package fray_no_such_package", kSystemPython,
                                           shell_quote(test_wheels().v1.string()));
   const ShellResult created = fray_shell(cache.path(), "venv create " + options);
-  CHECK(created.status == 125);  // the env could not be built: fray's own part
+  CHECK(created.status == 1);
   CHECK(contains(created.err, "No matching distribution found for fray-no-such-package"));
   CHECK(contains(created.err, "exited with status 1"));
   CHECK(created.out.empty());
