@@ -172,11 +172,11 @@ GcReport VenvCache::gc(const GcOptions& options) {
 
   if (options.older_than) check_not_negative(*options.older_than, "GcOptions::older_than");
   // 100 years or more: no env is too old (and last_use + it cannot overflow).
-  const std::optional<std::chrono::seconds> older_than =
-      options.older_than && !is_never(*options.older_than) ? options.older_than : std::nullopt;
+  const bool by_age = options.older_than && !is_never(*options.older_than);
+  const std::chrono::seconds older_than = by_age ? *options.older_than : std::chrono::seconds::zero();
   const auto now = std::chrono::system_clock::now();
   for (const CachedEnv& env : envs) {
-    const bool too_old = older_than && env.last_use + *older_than <= now;
+    const bool too_old = by_age && env.last_use + older_than <= now;
     const bool too_big = options.max_size_bytes && total > *options.max_size_bytes;
     if (!too_old && !too_big) continue;
     auto lock = try_exclusive(cache, env.key);
@@ -185,7 +185,7 @@ GcReport VenvCache::gc(const GcOptions& options) {
       if (!lock) report.skipped_in_use.push_back(env.key);
       continue;
     }
-    if (!too_big && mtime_of(cache.marker(env.key)) + *older_than > now) continue;
+    if (!too_big && mtime_of(cache.marker(env.key)) + older_than > now) continue;
     detail::remove_env_files(cache, env.key);
     ::unlink(cache.log(env.key).c_str());
     lock->remove_file_and_release();

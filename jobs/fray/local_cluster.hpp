@@ -12,8 +12,6 @@
 // its entry is reclaimed and its job reported failed.
 #pragma once
 
-#include "fray/duration_limit.hpp"
-
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -24,6 +22,7 @@
 #include <string>
 
 #include "fray/cluster.hpp"
+#include "fray/duration_limit.hpp"
 
 namespace fray {
 

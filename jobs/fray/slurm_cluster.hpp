@@ -18,8 +18,6 @@
 // A finished job's status.json is final: it is never queried again.
 #pragma once
 
-#include "fray/duration_limit.hpp"
-
 #include <atomic>
 #include <chrono>
 #include <filesystem>
@@ -27,6 +25,7 @@
 #include <string>
 
 #include "fray/cluster.hpp"
+#include "fray/duration_limit.hpp"
 
 namespace fray {
 

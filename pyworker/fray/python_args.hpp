@@ -6,8 +6,6 @@
 //   pool.call<int>("m:f", 1, std::string("two"), fray::kw("scale", 2.5));   // f(1, "two", scale=2.5)
 #pragma once
 
-#include "fray/duration_limit.hpp"
-
 #include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
@@ -19,6 +17,8 @@
 #include <string>
 #include <type_traits>
 #include <utility>
+
+#include "fray/duration_limit.hpp"
 
 namespace fray {
 

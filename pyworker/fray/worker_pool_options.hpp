@@ -1,8 +1,6 @@
 // WorkerPoolOptions: how many Python workers a pool keeps and for how long.
 #pragma once
 
-#include "fray/duration_limit.hpp"
-
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -10,6 +8,7 @@
 #include <utility>
 
 #include "fray/worker_process_options.hpp"
+#include "fray/duration_limit.hpp"
 
 namespace fray {
 

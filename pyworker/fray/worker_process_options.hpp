@@ -3,8 +3,6 @@
 // frame size limit, and how long a cancelled call has to stop.
 #pragma once
 
-#include "fray/duration_limit.hpp"
-
 #include <chrono>
 #include <cstddef>
 #include <filesystem>
@@ -14,6 +12,7 @@
 #include <utility>
 
 #include "fray/worker_log.hpp"
+#include "fray/duration_limit.hpp"
 
 namespace fray {
 

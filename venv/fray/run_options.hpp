@@ -2,8 +2,6 @@
 // with the process's input and output.
 #pragma once
 
-#include "fray/duration_limit.hpp"
-
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -12,6 +10,8 @@
 #include <string>
 #include <string_view>
 #include <utility>
+
+#include "fray/duration_limit.hpp"
 
 namespace fray {
 

@@ -4,8 +4,6 @@
 // the env vars are not (they belong to the processes, not the files).
 #pragma once
 
-#include "fray/duration_limit.hpp"
-
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -15,6 +13,8 @@
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "fray/duration_limit.hpp"
 
 namespace fray {
 
