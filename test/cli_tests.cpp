@@ -432,16 +432,18 @@ TEST_CASE("fray venv rm and list say permission denied, not in use, when this us
   const fs::path locks = venv_root(cache.path()) / "locks";
   const fs::path lock = locks / (key + ".lock");
   REQUIRE(fs::exists(lock));
-  // Root may open anything: it runs fray as nobody, in a cache it can read
-  // and not write. Another user makes its own cache read-only.
+  // A lock file this user can read and not write, as `sudo fray` leaves one
+  // in a user's cache. Root may open anything: the cache becomes nobody's,
+  // its lock file stays root's, and fray runs as nobody. Another user makes
+  // its own lock file read-only.
   std::string as_other;
   if (::getuid() == 0) {
+    REQUIRE(shell(fmt::format("chown -R 65534:65534 {} && chown 0:0 {} && chmod 644 {}", shell_quote(cache.path().string()),
+                              shell_quote(lock.string()), shell_quote(lock.string())))
+                .status == 0);
     as_other = "cd / && setpriv --reuid=65534 --regid=65534 --clear-groups env ";
-    fs::permissions(cache.path(), fs::perms::owner_all | fs::perms::group_read | fs::perms::group_exec |
-                                      fs::perms::others_read | fs::perms::others_exec);
   } else {
-    fs::permissions(lock, fs::perms::owner_read);
-    fs::permissions(locks, fs::perms::owner_read | fs::perms::owner_exec);
+    fs::permissions(lock, fs::perms::owner_read | fs::perms::group_read | fs::perms::others_read);
   }
   const ShellResult listed = shell(as_other + fray_command(cache.path(), "venv list"));
   CHECK(listed.status == 0);
@@ -453,7 +455,6 @@ TEST_CASE("fray venv rm and list say permission denied, not in use, when this us
   CHECK(contains(removed.err, lock.string()));
   CHECK_FALSE(contains(removed.err, "in use"));
   CHECK(fs::exists(venv_root(cache.path()) / "envs" / key));
-  fs::permissions(locks, fs::perms::owner_all);
   fs::permissions(lock, fs::perms::owner_read | fs::perms::owner_write);
 }
 
