@@ -348,6 +348,12 @@ int venv_create_or_path(ArgReader args, bool create) {
       }
       std::fprintf(stderr, "fray: this env is not built (fray venv create builds it)\n");
       return exit_status::failure;
+    } catch (const UnsafeCache& e) {
+      print_error(e);
+      return exit_status::fray_error;
+    } catch (const CacheNotWritable& e) {
+      print_error(e);
+      return exit_status::fray_error;
     } catch (const std::exception& e) {  // no such interpreter, find-links...
       print_error(e);
       return exit_status::failure;
@@ -360,6 +366,14 @@ int venv_create_or_path(ArgReader args, bool create) {
     progress.clear();
     fmt::print("{}\n", env.path().string());
     return 0;
+  } catch (const UnsafeCache& e) {  // the cache is unusable: fray's own error
+    progress.clear();
+    print_error(e);
+    return exit_status::fray_error;
+  } catch (const CacheNotWritable& e) {
+    progress.clear();
+    print_error(e);
+    return exit_status::fray_error;
   } catch (const std::exception& e) {
     // Building is what was asked for here: its failure is a failure (1),
     // where run and call, which only need the env, say 125.
