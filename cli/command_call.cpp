@@ -36,14 +36,14 @@ static_assert(max_python_json_depth == 1000, "call_text names the depth limit");
 
 constexpr std::string_view call_tail = R"(
 call options:
-  --timeout SECONDS   kill the worker if the call takes longer (exit status 124)
+  --timeout SECONDS   kill the worker if the call takes longer (exit status 124);
+                      above 0, 100 years or more: never
   --quiet             show no progress while building
   -h, --help          this help
 
-exit status: 0 with the result printed; 1 when the function raised (its
-traceback is printed on stderr), its worker died or its result cannot cross as
-JSON; 124 on --timeout; 125 when the env could not be built; 2 on a bad
-command line (a JSON argument fray refuses included).
+0 with the result printed; 1 when the function raised (its traceback is
+printed on stderr), its worker died or its result cannot cross as JSON; 125
+when the env could not be built; 2 on a JSON argument fray refuses.
 )";
 
 // The JSON of one argument; text that is not JSON is a string. What could
@@ -97,7 +97,7 @@ CallArguments parse_call_arguments(const ArgReader& args, const std::vector<std:
 int command_call(ArgReader args) {
   EnvCommandArgs parsed = parse_env_command(args);
   if (parsed.help) {
-    fmt::print("{}{}{}{}", call_usage, call_text, env_options_help, call_tail);
+    fmt::print("{}{}{}{}{}", call_usage, call_text, env_options_help, call_tail, exit_status_help);
     return 0;
   }
   VenvOptions& venv = parsed.venv;
@@ -128,7 +128,7 @@ int command_call(ArgReader args) {
     env.emplace(std::move(venv));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "fray: %s\n", e.what());
-    return 125;
+    return exit_status::fray_error;
   }
   try {
     WorkerPool pool(*env, WorkerPoolOptions{}.with_max_workers(1).with_idle_timeout(std::chrono::milliseconds(0)));
@@ -137,13 +137,13 @@ int command_call(ArgReader args) {
     return 0;
   } catch (const PythonError& e) {
     std::fprintf(stderr, "%s\n", e.traceback().empty() ? e.what() : e.traceback().c_str());
-    return 1;
+    return exit_status::failure;
   } catch (const PythonCallTimeout& e) {
     std::fprintf(stderr, "fray: %s\n", e.what());
-    return 124;
-  } catch (const std::exception& e) {
+    return exit_status::timeout;
+  } catch (const std::exception& e) {  // its worker died
     std::fprintf(stderr, "fray: %s\n", e.what());
-    return 1;
+    return exit_status::failure;
   }
 }
 

@@ -55,15 +55,15 @@ one (--package, --python, --requirements...), in an isolated env built first.
 
 job options:
   --name NAME             the job's name (default: the command's name)
-  --replicas N            run N copies (default 1); N-1 is FRAY_REPLICA_ID's largest
-  --cpu N                 cores per replica (default 1, fractional allowed)
-  --ram SIZE              memory per replica (512m, 4g, or bytes)
-  --disk SIZE             disk per replica
-  --gpu N[:TYPE]          N GPUs per replica (of TYPE, e.g. 2:H100)
+  --replicas N            run N copies (default 1, at most 1000000); N-1 is FRAY_REPLICA_ID's largest
+  --cpu N                 cores per replica (default 1, fractional allowed, at most 1000000)
+  --ram SIZE              memory per replica (512m, 4g, or bytes; above 0, at most 8E)
+  --disk SIZE             disk per replica (as --ram)
+  --gpu N[:TYPE]          N GPUs per replica, 1 to 1024 (of TYPE, e.g. 2:H100)
   --tpu TYPE[:TOPOLOGY]   a TPU slice per replica (v5e:2x2)
   --non-preemptible       never preempted (a pipeline's controller)
-  --max-retries N         run again up to N times after a failure (default 0)
-  --max-retries-preemption N   resubmit after up to N preemptions (default 100)
+  --max-retries N         run again up to N times after a failure (default 0, at most 1000000)
+  --max-retries-preemption N   resubmit after up to N preemptions (default 100, at most 1000000)
   --workdir DIR           the replicas' working directory (default: this one)
   --env KEY=VALUE         set for every replica (repeatable)
   --cluster SPEC          where to run (see `fray job --help`)
@@ -96,7 +96,7 @@ constexpr std::string_view wait_help = R"(usage: fray job wait ID... [--timeout 
 
 Waits until every job has finished and prints each one's id and status.
 Exit status 0 when all succeeded, 1 when one failed or was stopped, 124 when
---timeout passed first.
+--timeout SECONDS passed first (above 0; 100 years or more: never).
 )";
 constexpr std::string_view stop_help = R"(usage: fray job stop ID... [--cluster SPEC]
 
@@ -112,8 +112,8 @@ when submitted. --all lists finished jobs too.
 constexpr std::string_view gc_help = R"(usage: fray job gc [--older-than DAYS] [--cluster SPEC]
 
 Removes the directories (status, logs, results) of jobs that finished more
-than DAYS ago (default 7; 0 removes every finished job). Pending and running
-jobs are never touched.
+than DAYS ago (default 7; 0 removes every finished job; 36525, 100 years, or
+more removes none). Pending and running jobs are never touched.
 )";
 
 bool is_help(const std::string& option) { return option == "-h" || option == "--help"; }
@@ -122,22 +122,10 @@ std::unique_ptr<Cluster> cluster_of(const std::optional<std::string>& spec) {
   return spec ? connect_cluster(*spec) : current_cluster();
 }
 
-int positive_int(ArgReader& args, const std::string& option, int minimum) {
-  const std::string text = args.value();
-  char* end = nullptr;
-  const long value = std::strtol(text.c_str(), &end, 10);
-  if (text.empty() || *end != '\0' || value < minimum || value > 1000000) {
-    args.fail(fmt::format("{} {}: expected a whole number of at least {}", option, text, minimum));
-  }
-  return static_cast<int>(value);
-}
-
-std::uint64_t size_value(ArgReader& args, const std::string& option) {
-  const std::string text = args.value();
-  const auto bytes = parse_byte_size(text);
-  if (!bytes) args.fail(fmt::format("{} {}: expected a size (512m, 4g, or bytes)", option, text));
-  return *bytes;
-}
+// The largest count an option takes (--replicas, --max-retries, --replica)
+// and the most cores a replica may ask for.
+constexpr int max_count = 1000000;
+constexpr double max_cpu = 1000000;
 
 bool asks_for_env(const VenvOptions& venv) {
   const VenvOptions none;
@@ -173,31 +161,28 @@ SubmitArgs parse_submit(ArgReader& args) {
       return parsed;
     }
     if (option == "--env") {
-      const std::string pair = args.value();
-      const auto equals = pair.find('=');
-      if (equals == std::string::npos || equals == 0) args.fail(fmt::format("--env {}: expected KEY=VALUE", pair));
-      parsed.request.environment.env_vars[pair.substr(0, equals)] = pair.substr(equals + 1);
+      auto [name, value] = env_var_option(args, false);
+      parsed.request.environment.env_vars[std::move(name)] = std::move(value);
     } else if (take_env_option(args, option, venv) || take_cluster_option(args, option, parsed.cluster)) {
     } else if (option == "--name") {
       parsed.request.name = args.value();
     } else if (option == "--replicas") {
-      parsed.request.replicas = positive_int(args, option, 1);
+      parsed.request.replicas = count_option(args, option, 1, max_count);
     } else if (option == "--cpu") {
-      const std::string text = args.value();
-      const auto cpu = parse_number(text);
-      if (!cpu || *cpu <= 0) args.fail(fmt::format("--cpu {}: expected a positive number of cores", text));
-      resources.cpu = *cpu;
+      resources.cpu = positive_option(args, option, max_cpu);
     } else if (option == "--ram") {
-      resources.ram = size_value(args, option);
+      resources.ram = size_option(args, option, false);
     } else if (option == "--disk") {
-      resources.disk = size_value(args, option);
+      resources.disk = size_option(args, option, false);
     } else if (option == "--gpu") {
       const std::string text = args.value();
       const auto colon = text.find(':');
       char* end = nullptr;
       const std::string number = text.substr(0, colon);
       const long value = std::strtol(number.c_str(), &end, 10);
-      if (number.empty() || *end != '\0' || value < 1 || value > 1024) args.fail(fmt::format("--gpu {}: expected N or N:TYPE", text));
+      if (number.empty() || *end != '\0' || value < 1 || value > 1024) {
+        args.fail(fmt::format("--gpu {}: expected N or N:TYPE, N a whole number from 1 to 1024", text));
+      }
       resources.with_gpu(static_cast<int>(value), colon == std::string::npos ? "" : text.substr(colon + 1));
     } else if (option == "--tpu") {
       const std::string text = args.value();
@@ -208,9 +193,9 @@ SubmitArgs parse_submit(ArgReader& args) {
       args.no_value();
       resources.preemptible = false;
     } else if (option == "--max-retries") {
-      parsed.request.max_retries_failure = positive_int(args, option, 0);
+      parsed.request.max_retries_failure = count_option(args, option, 0, max_count);
     } else if (option == "--max-retries-preemption") {
-      parsed.request.max_retries_preemption = positive_int(args, option, 0);
+      parsed.request.max_retries_preemption = count_option(args, option, 0, max_count);
     } else if (option == "--workdir") {
       parsed.request.environment.working_dir = std::filesystem::absolute(args.value());
     } else if (option == "--wait") {
@@ -294,7 +279,7 @@ int launch_and_watch(SubmitArgs& parsed, const ArgReader& args) {
 int job_submit(ArgReader args) {
   SubmitArgs parsed = parse_submit(args);
   if (parsed.help) {
-    fmt::print("{}{}{}", submit_usage, submit_text, env_options_help);
+    fmt::print("{}{}{}{}", submit_usage, submit_text, env_options_help, exit_status_help);
     return 0;
   }
   if (parsed.rest.empty()) args.fail("no command to run (fray job submit [OPTIONS] -- COMMAND [ARG]...)");
@@ -306,7 +291,7 @@ int job_submit(ArgReader args) {
 int job_call(ArgReader args) {
   SubmitArgs parsed = parse_submit(args);
   if (parsed.help) {
-    fmt::print("{}{}{}", call_usage, call_text, env_options_help);
+    fmt::print("{}{}{}{}", call_usage, call_text, env_options_help, exit_status_help);
     return 0;
   }
   if (parsed.rest.empty()) args.fail("no MODULE:FUNCTION to call");
@@ -338,7 +323,7 @@ std::optional<IdArgs> parse_ids(ArgReader& args, std::string_view help, OnOption
       break;
     }
     if (is_help(option)) {
-      fmt::print("{}", help);
+      fmt::print("{}{}", help, exit_status_help);
       return std::nullopt;
     }
     if (take_cluster_option(args, option, parsed.cluster)) continue;
@@ -371,7 +356,7 @@ int job_logs(ArgReader args) {
       args.no_value();
       follow = true;
     } else if (option == "--replica") {
-      options.replica = positive_int(args, option, 0);
+      options.replica = count_option(args, option, 0, max_count);
     } else if (option == "--no-tags") {
       args.no_value();
       options.tagged = false;
@@ -398,10 +383,7 @@ int job_wait(ArgReader args) {
   std::optional<std::chrono::milliseconds> timeout;
   auto parsed = parse_ids(args, wait_help, [&](const std::string& option) {
     if (option != "--timeout") return false;
-    const std::string text = args.value();
-    const auto seconds = parse_number(text);
-    if (!seconds || *seconds <= 0 || *seconds > 1e9) args.fail(fmt::format("--timeout {}: expected a positive number of seconds", text));
-    timeout = std::chrono::milliseconds(static_cast<std::int64_t>(*seconds * 1000));
+    timeout = seconds_option(args, option);  // nullopt: never
     return true;
   });
   if (!parsed) return 0;
@@ -461,13 +443,10 @@ int job_list(ArgReader args) {
 }
 
 int job_gc(ArgReader args) {
-  double days = 7;
+  std::optional<std::chrono::seconds> age = std::chrono::days(7);
   auto parsed = parse_ids(args, gc_help, [&](const std::string& option) {
     if (option != "--older-than") return false;
-    const std::string text = args.value();
-    const auto value = parse_number(text);
-    if (!value || *value > 365000) args.fail(fmt::format("--older-than {}: expected a number of days (at most 365000)", text));
-    days = *value;
+    age = days_option(args, option);  // nullopt: never, so none is old enough
     return true;
   });
   if (!parsed) return 0;
@@ -475,8 +454,7 @@ int job_gc(ArgReader args) {
   auto cluster = cluster_of(parsed->cluster);
   auto* local = dynamic_cast<LocalCluster*>(cluster.get());
   if (local == nullptr) args.fail("gc applies to the local cluster's jobs");
-  const auto bound = JobClock::now() - std::chrono::duration_cast<JobClock::duration>(std::chrono::duration<double, std::ratio<86400>>(days));
-  const std::size_t removed = local->gc(bound);
+  const std::size_t removed = age ? local->gc(JobClock::now() - *age) : 0;
   fmt::print("removed {} finished job{}\n", removed, removed == 1 ? "" : "s");
   return 0;
 }
@@ -487,7 +465,7 @@ int command_job(ArgReader args) {
   if (args.done()) args.fail("which subcommand? (submit, call, status, logs, wait, stop, list, gc)");
   const std::string sub = args.take();
   if (is_help(sub)) {
-    fmt::print("{}", job_help);
+    fmt::print("{}{}", job_help, exit_status_help);
     return 0;
   }
   if (sub == "submit") return job_submit(ArgReader("fray job submit", args.rest()));

@@ -1,10 +1,16 @@
 #include "command_line.hpp"
 
+#include <fray/byte_size.hpp>
+#include <fray/duration_limit.hpp>
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <charconv>
+#include <climits>
 #include <cmath>
+#include <cstdlib>
 
 namespace fray::cli {
 
@@ -21,13 +27,29 @@ const std::string_view env_options_help = R"(env options (what the env holds; th
   --system-site-packages   let the env see the interpreter's own site-packages
   --python EXE             the interpreter: a name on PATH or a path (default: python3)
   --installer NAME         auto (uv when it is on PATH, else pip), pip or uv (default: auto)
-  --setup-timeout SECONDS  give up building after this long, killing the installer (default: 600)
+  --setup-timeout SECONDS  give up building after this long, killing the installer (default: 600;
+                           100 years or more: never)
   --env KEY=VALUE          a variable the env's processes see; repeatable. Not part of the
-                           env's key. PYTHONHOME, PYTHONSTARTUP, CONDA_*, RAY_* are refused
+                           env's key. KEY is letters, digits and _ (not first a digit);
+                           PYTHONHOME, PYTHONSTARTUP, CONDA_*, RAY_* are refused
   --inherit-env POLICY     what the env's processes inherit from fray's own environment:
                              minimal  PATH, HOME, USER, LOGNAME, LANG, LC_*, TZ, TMPDIR, TERM (default)
                              all      everything but PYTHONHOME, PYTHONSTARTUP, PYTHONPATH, CONDA_*, RAY_*
                              none     nothing
+)";
+
+const std::string_view exit_status_help = R"(
+exit status (the same for every fray command):
+  0      success
+  1      failure: what was asked for did not succeed (fray venv create's build,
+         a job or function failed, no such env or job, an env in use)
+  2      usage: a bad command line; the message names the option
+  124    a --timeout passed
+  125    fray's own error: the env a command or call needs could not be built,
+         the cache is unusable (permission denied...), or fray failed
+  126    COMMAND was found but cannot run (not executable), as the shell says
+  127    COMMAND was not found (or is empty), as the shell says
+  128+N  COMMAND was killed by signal N (137: SIGKILL)
 )";
 
 std::string ArgReader::take_option() {
@@ -63,31 +85,100 @@ std::vector<std::string> ArgReader::rest() {
   return rest;
 }
 
-std::optional<double> parse_number(std::string_view text) {
+namespace {
+
+// 100 years, as the options' messages say it.
+constexpr double never_days = double(never_duration.count()) / 86400;  // 36525
+
+// A decimal number ("5", "0.25", "1e10"); +inf for one too large for a
+// double (1e400) and for "inf". nullopt when it is not a number at all.
+std::optional<double> number_of(std::string_view text) {
   double value = 0;
   const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (error != std::errc() || end != text.data() + text.size() || !std::isfinite(value) || value < 0) return std::nullopt;
+  if (end != text.data() + text.size() || text.empty()) return std::nullopt;
+  if (error == std::errc::result_out_of_range) {
+    // Overflow or underflow: strtod tells which (HUGE_VAL or about 0).
+    const double rough = std::strtod(std::string(text).c_str(), nullptr);
+    return std::isinf(rough) ? rough : 0.0;
+  }
+  if (error != std::errc() || std::isnan(value)) return std::nullopt;
   return value;
 }
 
-std::optional<std::uintmax_t> parse_size(std::string_view text) {
-  std::size_t digits = 0;
-  while (digits < text.size() && (std::isdigit(static_cast<unsigned char>(text[digits])) || text[digits] == '.')) ++digits;
-  const auto number = parse_number(text.substr(0, digits));
-  if (!number || digits == 0) return std::nullopt;
-  std::string unit;
-  for (char c : text.substr(digits)) unit += char(std::toupper(static_cast<unsigned char>(c)));
-  double scale = 0;
-  if (unit.empty() || unit == "B") {
-    scale = 1;
-  } else {
-    static constexpr std::string_view units = "KMGT";
-    const auto power = units.find(unit.front());
-    const std::string_view tail = std::string_view(unit).substr(1);
-    if (power == std::string_view::npos || !(tail.empty() || tail == "B" || tail == "IB")) return std::nullopt;
-    scale = std::pow(1024.0, double(power + 1));
+}  // namespace
+
+std::optional<std::chrono::milliseconds> seconds_option(ArgReader& args, const std::string& option) {
+  const std::string text = args.value();
+  const auto seconds = number_of(text);
+  if (!seconds || !(*seconds > 0)) {
+    args.fail(fmt::format("{} {}: expected a number of seconds above 0 (100 years, {}, or more: never)", option, text,
+                          never_duration.count()));
   }
-  return static_cast<std::uintmax_t>(*number * scale);
+  if (*seconds >= double(never_duration.count())) return std::nullopt;
+  // Rounded up: a positive timeout never becomes 0 ms (which fires at once).
+  return std::chrono::milliseconds(static_cast<std::int64_t>(std::ceil(*seconds * 1000)));
+}
+
+std::optional<std::chrono::seconds> days_option(ArgReader& args, const std::string& option) {
+  const std::string text = args.value();
+  const auto days = number_of(text);
+  if (!days || !(*days >= 0)) {
+    args.fail(fmt::format("{} {}: expected a number of days, 0 or more (100 years, {}, or more: never)", option, text,
+                          never_days));
+  }
+  if (*days >= never_days) return std::nullopt;
+  return std::chrono::seconds(static_cast<std::int64_t>(*days * 86400));
+}
+
+std::uint64_t size_option(ArgReader& args, const std::string& option, bool zero_allowed) {
+  const std::string text = args.value();
+  if (byte_size_too_large(text)) {
+    args.fail(fmt::format("{} {}: too large; sizes go up to 8E (8 EiB, {} bytes)", option, text, max_byte_size));
+  }
+  const auto bytes = parse_byte_size(text);
+  if (!bytes) args.fail(fmt::format("{} {}: expected a size (bytes, or 512M, 10G, 1.5GiB)", option, text));
+  if (*bytes == 0 && !zero_allowed) args.fail(fmt::format("{} {}: expected a size above 0", option, text));
+  return *bytes;
+}
+
+int count_option(ArgReader& args, const std::string& option, int minimum, int maximum) {
+  const std::string text = args.value();
+  char* end = nullptr;
+  errno = 0;
+  const long value = std::strtol(text.c_str(), &end, 10);
+  if (text.empty() || *end != '\0' || errno == ERANGE || value < minimum || value > maximum) {
+    args.fail(fmt::format("{} {}: expected a whole number from {} to {}", option, text, minimum, maximum));
+  }
+  return static_cast<int>(value);
+}
+
+double positive_option(ArgReader& args, const std::string& option, double maximum) {
+  const std::string text = args.value();
+  const auto value = number_of(text);
+  if (!value || !(*value > 0) || *value > maximum) {
+    args.fail(fmt::format("{} {}: expected a number above 0, at most {}", option, text, maximum));
+  }
+  return *value;
+}
+
+std::pair<std::string, std::string> env_var_option(ArgReader& args, bool isolated_env) {
+  const std::string pair = args.value();
+  const auto equals = pair.find('=');
+  if (equals == std::string::npos || equals == 0) args.fail(fmt::format("--env {}: expected KEY=VALUE", pair));
+  std::string name = pair.substr(0, equals);
+  const bool portable = !std::isdigit(static_cast<unsigned char>(name.front())) &&
+                        std::all_of(name.begin(), name.end(), [](char c) {
+                          return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
+                        });
+  if (!portable) {
+    args.fail(fmt::format("--env {}: '{}' is not a variable name (letters, digits and _, not first a digit)", pair, name));
+  }
+  if (isolated_env) {
+    if (const std::string problem = env_var_name_problem(name); !problem.empty()) {
+      args.fail(fmt::format("--env {}: {}", pair, problem));
+    }
+  }
+  return {std::move(name), pair.substr(equals + 1)};
 }
 
 std::string format_size(std::uintmax_t bytes) {
@@ -113,10 +204,7 @@ EnvCommandArgs parse_env_command(ArgReader& args) {
     }
     if (take_env_option(args, option, parsed.venv)) continue;
     if (option == "--timeout") {
-      const std::string text = args.value();
-      const auto seconds = parse_number(text);
-      if (!seconds || *seconds <= 0) args.fail(fmt::format("--timeout {}: expected a positive number of seconds", text));
-      parsed.timeout = std::chrono::milliseconds(static_cast<std::int64_t>(*seconds * 1000));
+      parsed.timeout = seconds_option(args, option);  // nullopt: never
     } else if (option == "--quiet" || option == "-q") {
       args.no_value();
       parsed.quiet = true;
@@ -160,15 +248,10 @@ bool take_env_option(ArgReader& args, const std::string& option, VenvOptions& ve
       args.fail(fmt::format("--installer {}: expected auto, pip or uv", name));
     }
   } else if (option == "--setup-timeout") {
-    const std::string text = args.value();
-    const auto seconds = parse_number(text);
-    if (!seconds || *seconds <= 0) args.fail(fmt::format("--setup-timeout {}: expected a positive number of seconds", text));
-    venv.setup_timeout = std::chrono::milliseconds(static_cast<std::int64_t>(*seconds * 1000));
+    venv.setup_timeout = seconds_option(args, option).value_or(never_duration);
   } else if (option == "--env") {
-    const std::string pair = args.value();
-    const auto equals = pair.find('=');
-    if (equals == std::string::npos || equals == 0) args.fail(fmt::format("--env {}: expected KEY=VALUE", pair));
-    venv.env[pair.substr(0, equals)] = pair.substr(equals + 1);
+    auto [name, value] = env_var_option(args, true);
+    venv.env[std::move(name)] = std::move(value);
   } else if (option == "--inherit-env") {
     const std::string policy = args.value();
     if (policy == "minimal") {

@@ -1,6 +1,7 @@
 // The `fray` command line's parsing: options as `--name value` or
 // `--name=value`, the env options shared by `run` and `venv create|path`,
-// and the usage error (exit status 2) every mistake becomes.
+// the one parser of durations, sizes and counts every command uses, and the
+// usage error (exit status 2) every mistake becomes.
 #pragma once
 
 #include <fray/venv.hpp>
@@ -11,6 +12,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace fray::cli {
@@ -73,9 +75,37 @@ EnvCommandArgs parse_env_command(ArgReader& args);
 // The env options' help, for each command that takes them.
 extern const std::string_view env_options_help;
 
-// "10G", "512M", "1.5GiB", "100000" (bytes; K, M, G, T are powers of 1024).
-std::optional<std::uintmax_t> parse_size(std::string_view text);
-std::optional<double> parse_number(std::string_view text);
+// The exit statuses every command shares, and the block each --help ends with.
+namespace exit_status {
+inline constexpr int success = 0;
+inline constexpr int failure = 1;     // what was asked for did not succeed
+inline constexpr int usage = 2;       // a bad command line
+inline constexpr int timeout = 124;   // a --timeout passed
+inline constexpr int fray_error = 125;  // fray's own part failed (the env, the cache)
+inline constexpr int cannot_run = 126;  // as the shell: found, not executable
+inline constexpr int not_found = 127;   // as the shell: no such command
+}  // namespace exit_status
+extern const std::string_view exit_status_help;
+
+// The numbers every option takes, with one set of limits (README "Numbers
+// and limits"). A duration of 100 years (fray::never_duration) or more means
+// never: these return nullopt for it.
+// Seconds, more than 0 (fractions allowed): --timeout, --setup-timeout.
+std::optional<std::chrono::milliseconds> seconds_option(ArgReader& args, const std::string& option);
+// Days, 0 or more (fractions allowed): --older-than.
+std::optional<std::chrono::seconds> days_option(ArgReader& args, const std::string& option);
+// A size up to 8 EiB: bytes, or 512M, 10G, 1.5GiB (K, M, G, T, P, E: powers
+// of 1024). Zero only with `zero_allowed`.
+std::uint64_t size_option(ArgReader& args, const std::string& option, bool zero_allowed);
+// A whole number in [minimum, maximum].
+int count_option(ArgReader& args, const std::string& option, int minimum, int maximum);
+// A number in (0, maximum] (fractions allowed): --cpu.
+double positive_option(ArgReader& args, const std::string& option, double maximum);
+
+// --env KEY=VALUE: KEY a portable variable name; with `isolated_env`, not
+// one an isolated env refuses (PYTHONHOME, ...). A usage error naming --env.
+std::pair<std::string, std::string> env_var_option(ArgReader& args, bool isolated_env);
+
 std::string format_size(std::uintmax_t bytes);
 
 }  // namespace fray::cli

@@ -1,5 +1,6 @@
 // fray: run commands in cached, isolated Python environments, and look after
 // the cache. `fray --help` and each command's --help say everything.
+#include <fray/jobs.hpp>
 #include <fray/venv.hpp>
 #include <fmt/chrono.h>
 #include <fmt/format.h>
@@ -39,13 +40,14 @@ commands:
 
 options:
   -h, --help   this help; `fray COMMAND --help` explains a command
+  --version    print fray's version
 
 environment:
   FRAY_CACHE_DIR   where envs are cached (else $XDG_CACHE_HOME/fray, else ~/.cache/fray;
                    it must be yours, see `fray venv --help`)
 
-exit status: 0 on success, 1 on a failure, 2 on a bad command line; `fray run`
-exits with its command's status.
+Durations of 100 years or more mean never; sizes go up to 8E (8 EiB).
+`fray run` exits with its command's status.
 )";
 
 constexpr std::string_view run_usage =
@@ -61,14 +63,13 @@ to fray are passed on to it.
 constexpr std::string_view run_options_help = R"(
 run options:
   --timeout SECONDS   stop COMMAND's process group after this long (SIGTERM, then
-                      SIGKILL 2 s later) and exit with status 124
+                      SIGKILL 2 s later) and exit with status 124; above 0,
+                      100 years or more: never
   --quiet             show no progress while building
   -h, --help          this help
 
-exit status: COMMAND's (128 + N when signal N killed it); 124 on --timeout;
-125 when the env could not be built (the installer's last lines are printed);
-126 when COMMAND cannot be started; 127 when it is not found; 2 on a bad
-command line.
+fray run exits with COMMAND's status; 125 when the env could not be built
+(the installer's last lines are printed).
 )";
 
 constexpr std::string_view venv_help = R"(usage: fray venv SUBCOMMAND [OPTIONS]
@@ -106,26 +107,27 @@ options:
   --quiet      show no progress while building
   -h, --help   this help
 
-exit status: 0 when the env is there; 1 when it could not be built (the
-installer's last lines are printed); 2 on a bad command line.
+0 when the env is there; 1 when it could not be built (the installer's last
+lines are printed).
 )";
 
 constexpr std::string_view path_usage = "usage: fray venv path [ENV OPTIONS]\n";
 constexpr std::string_view path_text = R"(
-Prints the path of the env the options describe if it is built; builds nothing.
+Prints the path of the env the options describe if it is built; builds
+nothing and writes nothing in the cache.
 
 )";
 constexpr std::string_view path_tail = R"(
 options:
   -h, --help   this help
 
-exit status: 0 when it is built; 1 when it is not; 2 on a bad command line.
+0 when it is built; 1 when it is not.
 )";
 
 constexpr std::string_view list_help = R"(usage: fray venv list
 
 Lists the cached envs, most recently used first: key, size, last use, whether
-a process uses it now, the interpreter and the packages asked for.
+a process holds it open now, the interpreter and the packages asked for.
 
 options:
   -h, --help   this help
@@ -137,8 +139,9 @@ Removes envs no process uses. Always removes what interrupted builds left.
 
 options:
   --max-size SIZE    remove the least recently used envs until the cache holds at
-                     most SIZE (bytes, or with a unit: 500M, 10G, 1.5GiB)
-  --older-than DAYS  remove envs not used for DAYS days (fractions allowed; 0: all)
+                     most SIZE (bytes, or with a unit: 500M, 10G, 1.5GiB; at most 8E)
+  --older-than DAYS  remove envs not used for DAYS days (fractions allowed; 0: all;
+                     36525, 100 years, or more: none)
   -h, --help         this help
 
 An env in use (opened by a running fray or program) is never removed.
@@ -152,7 +155,8 @@ of 6 characters or more will do).
 options:
   -h, --help   this help
 
-exit status: 0 when all were removed; 1 when one is unknown or in use.
+Prints `removed KEY` (the whole key) for each. 0 when all were removed; 1
+when one is unknown or in use; 125 when this user may not remove it.
 )";
 
 bool is_help(const std::string& arg) { return arg == "-h" || arg == "--help"; }
@@ -257,7 +261,7 @@ class SignalForwarder {
 int command_run(ArgReader args) {
   EnvCommandArgs parsed = parse_env_command(args);
   if (parsed.help) {
-    fmt::print("{}{}{}{}", run_usage, run_text, env_options_help, run_options_help);
+    fmt::print("{}{}{}{}{}", run_usage, run_text, env_options_help, run_options_help, exit_status_help);
     return 0;
   }
   VenvOptions& venv = parsed.venv;
@@ -265,6 +269,11 @@ int command_run(ArgReader args) {
   const bool quiet = parsed.quiet;
   const std::vector<std::string>& command = parsed.rest;
   if (command.empty()) args.fail("no COMMAND to run (fray run [OPTIONS] -- COMMAND [ARG]...)");
+  // As the shell: an empty command name is a command not found.
+  if (command.front().empty()) {
+    std::fprintf(stderr, "fray: '': command not found\n");
+    return exit_status::not_found;
+  }
 
   SignalForwarder signals;
   std::optional<IsolatedVirtualEnv> env;
@@ -273,14 +282,10 @@ int command_run(ArgReader args) {
     venv.on_progress = progress.callback();
     try {
       env.emplace(std::move(venv));
-    } catch (const RuntimeEnvError& e) {
-      progress.clear();
-      print_error(e);
-      return 125;
     } catch (const std::exception& e) {
       progress.clear();
       print_error(e);
-      return 125;
+      return exit_status::fray_error;
     }
   }
 
@@ -292,15 +297,21 @@ int command_run(ArgReader args) {
   try {
     const ProcessResult result = env->run(std::move(command), std::move(run)).get();
     return result.status();
+  } catch (const CommandNotExecutable& e) {
+    print_error(e);
+    return exit_status::cannot_run;
   } catch (const CommandNotFound& e) {
     print_error(e);
-    return 127;
+    return exit_status::not_found;
   } catch (const ProcessTimeout& e) {
     print_error(e);
-    return 124;
+    return exit_status::timeout;
+  } catch (const ProcessLaunchFailed& e) {
+    print_error(e);
+    return exit_status::cannot_run;
   } catch (const std::exception& e) {
     print_error(e);
-    return 126;
+    return exit_status::fray_error;
   }
 }
 
@@ -313,9 +324,9 @@ int venv_create_or_path(ArgReader args, bool create) {
     const std::string option = args.take_option();
     if (is_help(option)) {
       if (create) {
-        fmt::print("{}{}{}{}", create_usage, create_text, env_options_help, create_tail);
+        fmt::print("{}{}{}{}{}", create_usage, create_text, env_options_help, create_tail, exit_status_help);
       } else {
-        fmt::print("{}{}{}{}", path_usage, path_text, env_options_help, path_tail);
+        fmt::print("{}{}{}{}{}", path_usage, path_text, env_options_help, path_tail, exit_status_help);
       }
       return 0;
     }
@@ -336,10 +347,16 @@ int venv_create_or_path(ArgReader args, bool create) {
         return 0;
       }
       std::fprintf(stderr, "fray: this env is not built (fray venv create builds it)\n");
-      return 1;
-    } catch (const std::exception& e) {
+      return exit_status::failure;
+    } catch (const UnsafeCache& e) {
       print_error(e);
-      return 1;
+      return exit_status::fray_error;
+    } catch (const CacheNotWritable& e) {
+      print_error(e);
+      return exit_status::fray_error;
+    } catch (const std::exception& e) {  // no such interpreter, find-links...
+      print_error(e);
+      return exit_status::failure;
     }
   }
   ProgressLine progress(quiet);
@@ -349,10 +366,20 @@ int venv_create_or_path(ArgReader args, bool create) {
     progress.clear();
     fmt::print("{}\n", env.path().string());
     return 0;
-  } catch (const std::exception& e) {
+  } catch (const UnsafeCache& e) {  // the cache is unusable: fray's own error
     progress.clear();
     print_error(e);
-    return 1;
+    return exit_status::fray_error;
+  } catch (const CacheNotWritable& e) {
+    progress.clear();
+    print_error(e);
+    return exit_status::fray_error;
+  } catch (const std::exception& e) {
+    // Building is what was asked for here: its failure is a failure (1),
+    // where run and call, which only need the env, say 125.
+    progress.clear();
+    print_error(e);
+    return exit_status::failure;
   }
 }
 
@@ -369,7 +396,7 @@ int venv_list(ArgReader args) {
   while (!args.done()) {
     const std::string option = args.take_option();
     if (is_help(option)) {
-      fmt::print("{}", list_help);
+      fmt::print("{}{}", list_help, exit_status_help);
       return 0;
     }
     args.fail(fmt::format("unexpected argument '{}'", option));
@@ -394,18 +421,13 @@ int venv_gc(ArgReader args) {
   while (!args.done()) {
     const std::string option = args.take_option();
     if (is_help(option)) {
-      fmt::print("{}", gc_help);
+      fmt::print("{}{}", gc_help, exit_status_help);
       return 0;
     }
     if (option == "--max-size") {
-      const std::string text = args.value();
-      options.max_size_bytes = parse_size(text);
-      if (!options.max_size_bytes) args.fail(fmt::format("--max-size {}: expected a size such as 500M or 10G", text));
+      options.max_size_bytes = size_option(args, option, true);
     } else if (option == "--older-than") {
-      const std::string text = args.value();
-      const auto days = parse_number(text);
-      if (!days) args.fail(fmt::format("--older-than {}: expected a number of days", text));
-      options.older_than = std::chrono::seconds(static_cast<std::int64_t>(*days * 86400));
+      options.older_than = days_option(args, option);  // nullopt: never, none is old enough
     } else {
       args.fail(fmt::format("unexpected argument '{}'", option));
     }
@@ -422,7 +444,7 @@ int venv_gc(ArgReader args) {
     return 0;
   } catch (const std::exception& e) {
     print_error(e);
-    return 1;
+    return exit_status::fray_error;
   }
 }
 
@@ -435,7 +457,7 @@ int venv_rm(ArgReader args) {
     }
     const std::string option = args.take_option();
     if (is_help(option)) {
-      fmt::print("{}", rm_help);
+      fmt::print("{}{}", rm_help, exit_status_help);
       return 0;
     }
     if (option == "--") {
@@ -447,17 +469,22 @@ int venv_rm(ArgReader args) {
   if (keys.empty()) args.fail("which env? (fray venv rm KEY...; fray venv list shows the keys)");
   VenvCache cache;
   int status = 0;
-  for (const auto& key : keys) {
+  for (const auto& wanted : keys) {
     try {
-      if (cache.remove(key)) {
-        fmt::print("removed {}\n", key);
+      // The whole key, also when a prefix named it: say which env went.
+      const std::optional<std::string> key = cache.find_key(wanted);
+      if (key && cache.remove(*key)) {
+        fmt::print("removed {}\n", *key);
       } else {
-        std::fprintf(stderr, "fray: no env %s in %s\n", key.c_str(), cache.dir().c_str());
-        status = 1;
+        std::fprintf(stderr, "fray: no env %s in %s\n", wanted.c_str(), cache.dir().c_str());
+        status = std::max(status, exit_status::failure);
       }
-    } catch (const std::exception& e) {
+    } catch (const CacheNotWritable& e) {
       print_error(e);
-      status = 1;
+      status = std::max(status, exit_status::fray_error);
+    } catch (const std::exception& e) {  // in use, an ambiguous prefix
+      print_error(e);
+      status = std::max(status, exit_status::failure);
     }
   }
   return status;
@@ -467,7 +494,7 @@ int command_venv(ArgReader args) {
   if (args.done()) args.fail("which subcommand? (create, path, list, gc, rm)");
   const std::string sub = args.take();
   if (is_help(sub)) {
-    fmt::print("{}", venv_help);
+    fmt::print("{}{}", venv_help, exit_status_help);
     return 0;
   }
   std::vector<std::string> rest = args.rest();
@@ -484,7 +511,12 @@ int dispatch(std::vector<std::string> argv) {
   if (args.done()) args.fail("which command? (run, call, venv, job)");
   const std::string command = args.take();
   if (is_help(command)) {
-    fmt::print("{}", main_help);
+    fmt::print("{}{}", main_help, exit_status_help);
+    return 0;
+  }
+  if (command == "--version" || command == "-V") {
+    if (!args.done()) args.fail(fmt::format("unexpected argument '{}' after --version", args.peek()));
+    fmt::print("fray {}\n", FRAY_VERSION);
     return 0;
   }
   if (command == "run") return command_run(ArgReader("fray run", args.rest()));
@@ -506,9 +538,21 @@ int main(int argc, char** argv) {
     return dispatch(std::vector<std::string>(argv + 1, argv + argc));
   } catch (const UsageError& e) {
     std::fprintf(stderr, "%s: %s (see '%s --help')\n", e.command().c_str(), e.what(), e.command().c_str());
-    return 2;
+    return exit_status::usage;
+  } catch (const InvalidClusterSpec& e) {  // --cluster or FRAY_CLUSTER_SPEC
+    print_error(e);
+    return exit_status::usage;
+  } catch (const InvalidJobRequest& e) {
+    print_error(e);
+    return exit_status::usage;
+  } catch (const JobWaitTimeout& e) {
+    print_error(e);
+    return exit_status::timeout;
+  } catch (const JobError& e) {  // no such job, a job refused or failed
+    print_error(e);
+    return exit_status::failure;
   } catch (const std::exception& e) {
     print_error(e);
-    return 1;
+    return exit_status::fray_error;
   }
 }

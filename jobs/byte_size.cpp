@@ -9,7 +9,10 @@
 
 namespace fray {
 
-std::optional<std::uint64_t> parse_byte_size(std::string_view text) {
+namespace {
+
+// The number of bytes `text` says, unbounded; nullopt when it is not a size.
+std::optional<double> scaled_bytes(std::string_view text) {
   std::size_t digits = 0;
   while (digits < text.size() && (std::isdigit(static_cast<unsigned char>(text[digits])) || text[digits] == '.')) ++digits;
   if (digits == 0) return std::nullopt;
@@ -20,16 +23,27 @@ std::optional<std::uint64_t> parse_byte_size(std::string_view text) {
   for (char c : text.substr(digits)) unit += char(std::toupper(static_cast<unsigned char>(c)));
   double scale = 1;
   if (!unit.empty() && unit != "B") {
-    static constexpr std::string_view units = "KMGT";
+    static constexpr std::string_view units = "KMGTPE";
     const auto power = units.find(unit.front());
     const std::string_view tail = std::string_view(unit).substr(1);
     if (power == std::string_view::npos || !(tail.empty() || tail == "B" || tail == "IB")) return std::nullopt;
     scale = std::pow(1024.0, double(power + 1));
   }
-  const double bytes = number * scale;
-  // 2^64 is exactly representable; anything at or past it does not fit.
-  if (!(bytes < 18446744073709551616.0)) return std::nullopt;
-  return static_cast<std::uint64_t>(bytes);
+  return number * scale;
+}
+
+}  // namespace
+
+std::optional<std::uint64_t> parse_byte_size(std::string_view text) {
+  const auto bytes = scaled_bytes(text);
+  // 2^63 is exactly representable in a double.
+  if (!bytes || !(*bytes <= double(max_byte_size))) return std::nullopt;
+  return static_cast<std::uint64_t>(*bytes);
+}
+
+bool byte_size_too_large(std::string_view text) {
+  const auto bytes = scaled_bytes(text);
+  return bytes && !(*bytes <= double(max_byte_size));
 }
 
 std::string format_byte_size(std::uint64_t bytes) {

@@ -12,6 +12,7 @@
 
 #include <fray/task.hpp>
 
+#include "fray/duration_limit.hpp"
 #include "fray/local_cluster.hpp"
 #include "fray/slurm_cluster.hpp"
 
@@ -47,6 +48,14 @@ std::vector<JobInfo> finish_wait(std::vector<JobInfo> infos, bool raise_on_failu
 
 bool all_finished(const std::vector<JobInfo>& infos) {
   return std::all_of(infos.begin(), infos.end(), [](const JobInfo& info) { return is_finished(info.status); });
+}
+
+// When a wait with this timeout gives up; none for no timeout, or one of
+// 100 years or more (now() + it would overflow into the past).
+std::optional<std::chrono::steady_clock::time_point> deadline_after(std::optional<Cluster::Duration> timeout) {
+  if (!timeout || is_never(*timeout)) return std::nullopt;
+  check_not_negative(*timeout, "the wait's timeout");
+  return std::chrono::steady_clock::now() + *timeout;
 }
 
 [[noreturn]] void throw_wait_timeout(const std::vector<JobInfo>& infos) {
@@ -116,7 +125,7 @@ class LogCursor {
 
 Task<std::vector<JobInfo>> wait_task(Cluster* cluster, std::vector<JobId> ids, std::optional<Cluster::Duration> timeout,
                                      bool raise_on_failure) {
-  const auto deadline = timeout ? std::optional(std::chrono::steady_clock::now() + *timeout) : std::nullopt;
+  const auto deadline = deadline_after(timeout);
   Backoff backoff;
   for (;;) {
     std::vector<JobInfo> infos = cluster->poll(ids);
@@ -157,7 +166,7 @@ JobHandle Cluster::submit(const JobRequest& request) { return JobHandle(*this, l
 std::unique_ptr<JobChangeWatch> Cluster::watch_changes(const std::vector<JobId>&) { return nullptr; }
 
 std::vector<JobInfo> Cluster::wait(const std::vector<JobId>& ids, std::optional<Duration> timeout, bool raise_on_failure) {
-  const auto deadline = timeout ? std::optional(std::chrono::steady_clock::now() + *timeout) : std::nullopt;
+  const auto deadline = deadline_after(timeout);
   // Watching starts before the first poll, so no change falls in between.
   const std::unique_ptr<JobChangeWatch> watch = watch_changes(ids);
   std::vector<JobInfo> infos = poll(ids);

@@ -1,4 +1,5 @@
 #include "fray/local_cluster.hpp"
+#include "fray/duration_limit.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -200,7 +201,7 @@ LocalClusterOptions LocalClusterOptions::from_spec(const ClusterSpec& spec) {
   }
   if (const std::string* ram = spec.find("ram")) {
     const auto bytes = parse_byte_size(*ram);
-    if (!bytes || *bytes == 0) throw InvalidClusterSpec(fmt::format("cluster spec '{}': ram={} is not a size", spec.text(), *ram));
+    if (!bytes || *bytes == 0) throw InvalidClusterSpec(fmt::format("cluster spec '{}': ram={} is not a size above 0 and up to 8E", spec.text(), *ram));
     options.ram = *bytes;
   }
   if (const std::string* gpu = spec.find("gpu")) {
@@ -294,7 +295,7 @@ void LocalCluster::terminate(const JobId& id) {
   // replicas within the grace period, then reports. Its pid file may not
   // be complete yet when the job has only just been launched: read again.
   int signalled = 0;
-  const auto deadline = std::chrono::steady_clock::now() + options_.kill_grace + std::chrono::seconds(30);
+  const auto deadline = std::chrono::steady_clock::now() + clamp_duration<std::chrono::milliseconds>(options_.kill_grace) + std::chrono::seconds(30);
   while (!is_finished(poll(id).status)) {
     if (signalled == 0) {
       const auto pid_text = detail::read_file(dir.root() / "supervisor.pid");

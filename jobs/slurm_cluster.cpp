@@ -1,4 +1,5 @@
 #include "fray/slurm_cluster.hpp"
+#include "fray/duration_limit.hpp"
 
 #include <sys/stat.h>
 #include <unistd.h>
@@ -947,7 +948,7 @@ void SlurmCluster::terminate(const JobId& id) {
   cancel(native_id);
   // Stopped once Slurm says the job has ended (scancel's SIGTERM, KillWait,
   // SIGKILL); bounded, then recorded stopped anyway.
-  const auto deadline = std::chrono::steady_clock::now() + options_.stop_timeout;
+  const auto deadline = std::chrono::steady_clock::now() + clamp_duration<std::chrono::milliseconds>(options_.stop_timeout);
   std::chrono::milliseconds pause(50);
   JobInfo info;
   for (;;) {

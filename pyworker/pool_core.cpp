@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <thread>
 
+#include "fray/duration_limit.hpp"
 #include "fray/python_errors.hpp"
 
 namespace fray::detail {
@@ -285,7 +286,7 @@ void PoolCore::arm_idle_timer_locked() {
   idle_timer_armed_ = true;
   // On the I/O thread (answers arrive there), so the timer is only touched there.
   if (!idle_timer_) idle_timer_ = std::make_unique<boost::asio::steady_timer>(worker_io());
-  idle_timer_->expires_after(options_.idle_timeout);
+  idle_timer_->expires_after(clamp_duration<Clock::duration>(options_.idle_timeout));
   idle_timer_->async_wait([weak = std::weak_ptr<WorkerOwner>(shared_from_this())](const boost::system::error_code& error) {
     if (error) return;
     if (auto self = weak.lock()) static_cast<PoolCore&>(*self).on_idle_timer();
@@ -302,7 +303,7 @@ void PoolCore::on_idle_timer() {
   for (const auto& worker : workers_) {
     if (accepting <= options_.min_workers) break;
     if (!worker->accepting() || !worker->inflight.empty()) continue;
-    if (now - worker->idle_since >= options_.idle_timeout) {
+    if (now - worker->idle_since >= clamp_duration<Clock::duration>(options_.idle_timeout)) {
       worker->close_input_locked();  // it exits at end of file
       --accepting;
     } else {

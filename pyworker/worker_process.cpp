@@ -16,6 +16,7 @@
 #include "fray/detail/child_launch.hpp"
 #include "fray/detail/frame_length.hpp"
 #include "fray/detail/posix_fd.hpp"
+#include "fray/duration_limit.hpp"
 #include "fray/python_errors.hpp"
 
 namespace fray::detail {
@@ -346,8 +347,8 @@ std::optional<Clock::time_point> WorkerProcess::next_deadline_locked(Clock::time
     const Clock::time_point from = call->started ? call->started_at : now;
     Clock::time_point deadline;
     if (call->cancelling) {
-      deadline = std::max(from, call->cancelled_at) + launch_->cancel_grace;
-    } else if (call->timeout) {
+      deadline = std::max(from, call->cancelled_at) + clamp_duration<Clock::duration>(launch_->cancel_grace);
+    } else if (call->timeout && !is_never(*call->timeout)) {  // 100 years or more: none
       deadline = from + *call->timeout;
     } else {
       continue;
@@ -389,10 +390,10 @@ void WorkerProcess::on_watch() {
   owner->on_looked(*this);
   const auto now = Clock::now();
   if (PendingCall* call = running_) {
-    if (call->cancelling && now >= std::max(call->started_at, call->cancelled_at) + launch_->cancel_grace) {
+    if (call->cancelling && now >= std::max(call->started_at, call->cancelled_at) + clamp_duration<Clock::duration>(launch_->cancel_grace)) {
       return kill_locked(WorkerExit::Cause::cancel);
     }
-    if (!call->cancelling && call->timeout && now >= call->started_at + *call->timeout) {
+    if (!call->cancelling && call->timeout && !is_never(*call->timeout) && now >= call->started_at + *call->timeout) {
       return kill_locked(WorkerExit::Cause::timeout);
     }
   }

@@ -139,7 +139,7 @@ TEST_CASE("a driver holding 2 GiB starts 25 runs and 25 Python workers at once, 
 
 // --- why a launch fails --------------------------------------------------------
 
-TEST_CASE("a command that is missing, or no executable file, fails with CommandNotFound naming it and the PATH searched") {
+TEST_CASE("a command that is missing fails with CommandNotFound naming it and the PATH searched, one not executable with CommandNotExecutable") {
   const IsolatedVirtualEnv& env = plain_env();
   TempDir dir("fray-launch-");
   const std::string path = child_path(env);
@@ -154,12 +154,16 @@ TEST_CASE("a command that is missing, or no executable file, fails with CommandN
   // A path to nothing.
   const std::string missing = (dir / "missing").string();
   CHECK(std::string(error_of<fray::CommandNotFound>(env.run({missing})).what()) == not_found(missing));
-  // A file without execute permission (even for root), and a directory.
+  // A file without execute permission (even for root), and a directory: a
+  // CommandNotExecutable (a CommandNotFound too), the shell's 126 to its 127.
   const std::string plain = make_file(dir / "not-executable", "#!/bin/sh\necho ran\n", kReadWrite).string();
-  CHECK(std::string(error_of<fray::CommandNotFound>(env.run({plain})).what()) == not_found(plain));
+  CHECK(std::string(error_of<fray::CommandNotExecutable>(env.run({plain})).what()) ==
+        plain + ": cannot run it: permission denied (not executable)");
+  CHECK_THROWS_AS(env.run({plain}).get(), fray::CommandNotFound);
   fs::create_directory(dir / "a-directory");
   const std::string directory = (dir / "a-directory").string();
-  CHECK(std::string(error_of<fray::CommandNotFound>(env.run({directory})).what()) == not_found(directory));
+  CHECK(std::string(error_of<fray::CommandNotExecutable>(env.run({directory})).what()) ==
+        directory + ": cannot run it: it is a directory");
   // The same file, once executable, runs.
   fs::permissions(plain, kExecutable);
   CHECK(trimmed(env.run({plain}).get().out) == "ran");

@@ -175,6 +175,21 @@ TEST_CASE("a call past its timeout fails with PythonCallTimeout, and its worker 
   CHECK(strict.call<int>("fray_probe.calls:add", 1, 1).get() == 2);
 }
 
+TEST_CASE("a call timeout, idle timeout or cancel grace of hours::max() means never, not a kill at once") {
+  Watchdog watchdog("never timeouts", std::chrono::seconds(120));
+  WorkerPool pool(probe_env(1), WorkerPoolOptions{}
+                                    .with_max_workers(1)
+                                    .with_call_timeout(std::chrono::hours::max())
+                                    .with_idle_timeout(std::chrono::hours::max())
+                                    .with_cancel_grace(std::chrono::hours::max()));
+  const int first = pool.call<int>("fray_probe.calls:pid").get();
+  pool.call(fray::PythonCallOptions{}.with_timeout(std::chrono::hours::max()), "fray_probe.calls:sleep", 0.2).get();
+  fray::PythonCallOptions largest;
+  largest.timeout = std::chrono::milliseconds::max();
+  pool.call(largest, "fray_probe.calls:sleep", 0.2).get();
+  CHECK(pool.call<int>("fray_probe.calls:pid").get() == first);  // the same worker: none was killed
+}
+
 TEST_CASE("a timed-out call's worker is killed with what it started, even in a session of its own") {
   TempDir dir("fray-detached-");
   const std::string pid_file = (dir.path() / "grandchild.pid").string();

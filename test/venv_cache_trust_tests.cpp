@@ -117,7 +117,7 @@ TEST_CASE("an env directory owned by another user is refused, and its python is 
   change_owner(cache.env, kOtherUid);
   check_refused(cache, cache.run_python(), owned_by_other(cache.env));
   const ShellResult path = cache.fray(fmt::format("venv path --python {}", kSystemPython));
-  CHECK(path.status == 1);
+  CHECK(path.status == 125);  // fray's own error: the cache is unusable (README "Exit codes")
   CHECK(contains(path.err, owned_by_other(cache.env)));
 }
 
@@ -138,7 +138,7 @@ TEST_CASE("a cache writable by its group or by others is refused, and its python
     check_refused(cache, cache.run_python(),
                   fmt::format("{} is writable by its group (mode 0775)", (cache.venv() / "envs").string()));
     const ShellResult list = cache.fray("venv list");
-    CHECK(list.status == 1);
+    CHECK(list.status == 125);  // fray's own error: the cache is unusable (README "Exit codes")
     CHECK(contains(list.err, "is writable by its group (mode 0775)"));
   }
   SUBCASE("the env's bin/") {
@@ -196,7 +196,7 @@ TEST_CASE("symbolic links planted in the cache are refused, and nothing is done 
     fs::create_symlink(victim, log);
     const ShellResult created = cache.fray("venv create " + kEnvOptions);
     INFO(created.err);
-    CHECK(created.status == 1);
+    CHECK(created.status == 125);
     CHECK(contains(created.err, fmt::format("fray: unsafe env cache: {} is a symbolic link", log.string())));
     CHECK(read_text(victim) == "precious\n");
     CHECK_FALSE(fs::exists(fs::symlink_status(cache.env)));  // nothing was built either
@@ -329,7 +329,7 @@ TEST_CASE("without HOME, XDG_CACHE_HOME or a password database entry fray asks f
       "0123456789abcdef0123456789abcdef",
       kNoEntry, shell_quote(kFrayCli)));
   INFO(result.err);
-  CHECK(result.status == 1);
+  CHECK(result.status == 125);  // fray's own error: no cache to use
   CHECK(contains(result.err, fmt::format("fray: no place for the env cache: HOME and XDG_CACHE_HOME are unset and uid {} "
                                          "has no home directory in the password database; set FRAY_CACHE_DIR",
                                          kNoEntry)));

@@ -14,6 +14,7 @@
 #include <fray/detail/line_splitter.hpp>
 #include <fray/detail/process_runner.hpp>
 #include <fray/detail/sha256.hpp>
+#include <fray/duration_limit.hpp>
 
 #include <fstream>
 #include <mutex>
@@ -647,6 +648,32 @@ TEST_CASE("gc removes the least recently used envs past a size, those unused too
   CHECK_FALSE(venvs.remove(plain_key));
   CHECK(entries(venv_root(cache.path()) / "envs").empty());
   CHECK(entries(venv_root(cache.path()) / "locks").empty());
+}
+
+TEST_CASE("timeouts and ages of hours::max() mean never, and a negative one is an InvalidOptions") {
+  Watchdog watchdog("never timeouts", std::chrono::seconds(300));
+  IsolatedVirtualEnv env(venv_options(shared_cache()));
+  const auto slept = env.run({"sh", "-c", "sleep 0.2; exit 3"}, RunOptions{}.with_timeout(std::chrono::hours::max())).get();
+  CHECK(slept.exit_code == 3);
+  RunOptions largest;
+  largest.timeout = std::chrono::milliseconds::max();
+  largest.kill_grace = std::chrono::milliseconds::max();
+  CHECK(env.run({"sh", "-c", "sleep 0.2; exit 4"}, largest).get().exit_code == 4);
+  CHECK_THROWS_AS(env.run({"true"}, RunOptions{}.with_timeout(-1s)).get(), fray::InvalidOptions);
+
+  TempDir cache;
+  IsolatedVirtualEnv built(venv_options(cache.path()).with_setup_timeout(std::chrono::hours::max()));
+  CHECK(built.built_now());
+  CHECK_THROWS_AS(IsolatedVirtualEnv(venv_options(cache.path()).with_setup_timeout(-1s)), fray::InvalidOptions);
+
+  fray::VenvCache venvs(cache.path());
+  for (const auto age : {std::chrono::seconds::max(), std::chrono::duration_cast<std::chrono::seconds>(fray::never_duration),
+                         std::chrono::seconds(90000LL * 86400)}) {
+    const auto report = venvs.gc(fray::GcOptions{std::nullopt, age});
+    CHECK(report.removed.empty());
+  }
+  CHECK_THROWS_AS(venvs.gc(fray::GcOptions{std::nullopt, -1s}), fray::InvalidOptions);
+  CHECK(entries(venv_root(cache.path()) / "envs") == std::vector<std::string>{built.key()});
 }
 
 TEST_CASE("the README shows examples/isolated_env.cpp as its isolated env example") {

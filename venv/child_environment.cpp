@@ -72,12 +72,8 @@ bool never_passed(std::string_view name) {
 
 void check_env_var_names(const std::map<std::string, std::string>& vars, std::string_view where) {
   for (const auto& [name, value] : vars) {
-    if (name.empty() || name.find('=') != std::string::npos || name.find('\0') != std::string::npos) {
-      throw InvalidOptions(std::string(where) + ": '" + name + "' is not a valid environment variable name");
-    }
-    if (never_passed(name)) {
-      throw InvalidOptions(std::string(where) + ": " + name +
-                           " is never passed to an isolated env (PYTHONHOME, PYTHONSTARTUP, CONDA_*, RAY_*)");
+    if (const std::string problem = env_var_name_problem(name); !problem.empty()) {
+      throw InvalidOptions(std::string(where) + ": " + problem);
     }
   }
 }
@@ -122,3 +118,17 @@ std::vector<std::string> installer_environment(const EnvList& parent, const std:
 }
 
 }  // namespace fray::detail
+
+namespace fray {
+
+std::string env_var_name_problem(std::string_view name) {
+  if (name.empty() || name.find('=') != std::string_view::npos || name.find('\0') != std::string_view::npos) {
+    return "'" + std::string(name) + "' is not a valid environment variable name";
+  }
+  if (detail::never_passed(name)) {
+    return std::string(name) + " is never passed to an isolated env (PYTHONHOME, PYTHONSTARTUP, CONDA_*, RAY_*)";
+  }
+  return {};
+}
+
+}  // namespace fray

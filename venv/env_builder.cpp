@@ -13,6 +13,7 @@
 
 #include "fray/detail/cache_trust.hpp"
 #include "fray/detail/fs_util.hpp"
+#include "fray/duration_limit.hpp"
 #include "fray/detail/process_runner.hpp"
 #include "fray/detail/url_redaction.hpp"
 #include "fray/venv_errors.hpp"
@@ -326,7 +327,8 @@ void build_env(const EnvSpec& spec, const VenvOptions& options, const EnvList& p
   const CacheLayout cache = spec.cache();
   cache.ensure();
   const auto started = Clock::now();
-  const auto deadline = started + options.setup_timeout;
+  // Clamped: a setup_timeout of hours::max() means never, not an overflow.
+  const auto deadline = started + clamp_duration<std::chrono::milliseconds>(options.setup_timeout);
   auto log = std::make_shared<SetupLog>(cache.log(spec.key), options.on_progress);
   log->note(fmt::format("build {} started (pid {})", spec.key, ::getpid()));
   log->note("description:\n" + spec.description);

@@ -13,6 +13,7 @@
 
 #include "fray/detail/cache_trust.hpp"
 #include "fray/detail/fs_util.hpp"
+#include "fray/duration_limit.hpp"
 #include "fray/detail/process_runner.hpp"
 #include "fray/detail/sha256.hpp"
 #include "fray/detail/url_redaction.hpp"
@@ -102,6 +103,7 @@ std::optional<json::object> read_json_object(const fs::path& file) {
   return std::move(value.as_object());
 }
 void write_json_quietly(const CacheLayout& cache, const fs::path& file, const json::object& object) {
+  if (!cache.remembers()) return;
   try {
     cache.ensure();
     write_file_atomic(file, json::serialize(object), false, kPrivateFileMode);
@@ -387,15 +389,16 @@ std::string cached_file_hash(const fs::path& file, const CacheLayout& cache) {
   return hash;
 }
 
-EnvSpec resolve_env_spec(const VenvOptions& options, const EnvList& parent) {
+EnvSpec resolve_env_spec(const VenvOptions& options, const EnvList& parent, CacheWrites writes) {
   check_env_var_names(options.env, "VenvOptions::env");
+  check_not_negative(options.setup_timeout, "VenvOptions::setup_timeout");
   EnvSpec spec;
   spec.cache_dir = options.cache_dir ? *options.cache_dir : default_cache_dir(parent);
   {
     std::error_code ec;
     spec.cache_dir = fs::absolute(spec.cache_dir, ec).lexically_normal();
   }
-  const CacheLayout cache = spec.cache();
+  const CacheLayout cache = writes == CacheWrites::none ? spec.cache().read_only() : spec.cache();
   // Before a probe or a hash is read from it.
   cache.verify();
 

@@ -108,7 +108,8 @@ std::string IsolatedVirtualEnv::key_of(const VenvOptions& options) {
 }
 
 std::optional<fs::path> IsolatedVirtualEnv::find(const VenvOptions& options) {
-  const detail::EnvSpec spec = detail::resolve_env_spec(options, detail::snapshot_environ());
+  // A lookup: it must leave the cache as it is (no memos, no directories).
+  const detail::EnvSpec spec = detail::resolve_env_spec(options, detail::snapshot_environ(), detail::CacheWrites::none);
   const detail::CacheLayout cache = spec.cache();
   cache.verify_env(spec.key);
   std::error_code ec;
@@ -168,7 +169,12 @@ Future<ProcessResult> IsolatedVirtualEnv::run(std::vector<std::string> argv, Run
       // A relative path is relative to the process's working directory.
       if (candidate.is_relative() && options.cwd) candidate = *options.cwd / candidate;
       candidate = fs::absolute(candidate, ec);
-      if (detail::is_executable_file(candidate)) executable = candidate;
+      if (detail::is_executable_file(candidate)) {
+        executable = candidate;
+      } else if (fs::exists(candidate, ec)) {
+        throw CommandNotExecutable(fmt::format("{}: cannot run it: {}", command,
+                                               fs::is_directory(candidate, ec) ? "it is a directory" : "permission denied (not executable)"));
+      }
     } else {
       executable = detail::find_on_path(command, path_var);
     }

@@ -25,6 +25,7 @@
 #include "fray/detail/event_loop.hpp"
 #include "fray/detail/line_splitter.hpp"
 #include "fray/detail/posix_fd.hpp"
+#include "fray/duration_limit.hpp"
 #include "fray/venv_errors.hpp"
 
 namespace fray::detail {
@@ -152,7 +153,8 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
                           self->in_pipe_->close(ignored);
                         });
     }
-    if (options_.timeout) {
+    // A timeout of 100 years or more is no timeout (now() + it would overflow).
+    if (options_.timeout && !is_never(*options_.timeout)) {
       deadline_.expires_after(*options_.timeout);
       deadline_.async_wait([self = shared_from_this()](const boost::system::error_code& error) {
         if (!error) self->stop(StopReason::timeout);
@@ -275,7 +277,7 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
     stop_ = reason;
     signalled_ = true;
     terminate_tree(launched_.guard);
-    grace_.expires_after(options_.kill_grace);
+    grace_.expires_after(clamp_duration<std::chrono::milliseconds>(options_.kill_grace));
     grace_.async_wait([self = shared_from_this()](const boost::system::error_code& error) {
       if (error || self->reaped_) return;
       kill_tree(self->launched_.guard);
@@ -455,6 +457,8 @@ void ProcessSet::close() noexcept {
 }
 
 Future<ProcessResult> start_process(ProcessSpec spec, RunOptions options, std::shared_ptr<ProcessSet> owner) {
+  if (options.timeout) check_not_negative(*options.timeout, "RunOptions::timeout");
+  check_not_negative(options.kill_grace, "RunOptions::kill_grace");
   if (options.stdout_mode == Output::stream && !options.on_stdout) options.stdout_mode = Output::discard;
   if (options.stderr_mode == Output::stream && !options.on_stderr) options.stderr_mode = Output::discard;
   auto operation = std::make_shared<RunOperation>(std::move(spec), std::move(options), owner);

@@ -3,9 +3,13 @@
 #include <boost/json.hpp>
 #include <fmt/format.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 
 #include "fray/detail/cache_trust.hpp"
 #include "fray/detail/child_environment.hpp"
@@ -15,6 +19,9 @@
 #include "fray/detail/fs_util.hpp"
 #include "fray/detail/url_redaction.hpp"
 #include "fray/venv_errors.hpp"
+
+// Ages of 100 years or more (never_duration) remove nothing by age.
+#include "fray/duration_limit.hpp"
 
 namespace fray {
 
@@ -36,12 +43,28 @@ std::chrono::system_clock::time_point mtime_of(const fs::path& file) {
       std::chrono::seconds(st.st_mtim.tv_sec) + std::chrono::nanoseconds(st.st_mtim.tv_nsec)));
 }
 
+// nullopt only when a process holds the env: a lock file this user may not
+// open is a permission error, never "in use".
 std::optional<FileLock> try_exclusive(const detail::CacheLayout& cache, const std::string& key) {
   try {
     return FileLock::try_acquire(cache.lock(key), FileLock::Mode::exclusive);
-  } catch (const std::system_error&) {
-    return std::nullopt;  // an unwritable cache: nothing can be removed anyway
+  } catch (const std::system_error& e) {
+    throw CacheNotWritable(fmt::format("cannot lock env {}: {}", key, e.what()));
   }
+}
+
+// Whether a process holds the env open (its shared lock). A read-only
+// descriptor can be flocked too, so listing needs no write access.
+bool held_open(const detail::CacheLayout& cache, const std::string& key) {
+  const int fd = ::open(cache.lock(key).c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;  // no lock file (or none readable): no holder to see
+  int rc;
+  do {
+    rc = ::flock(fd, LOCK_EX | LOCK_NB);
+  } while (rc != 0 && errno == EINTR);
+  const bool held = rc != 0 && errno == EWOULDBLOCK;
+  ::close(fd);  // drops the probe's lock
+  return held;
 }
 
 CachedEnv describe(const detail::CacheLayout& cache, const std::string& key) {
@@ -108,7 +131,7 @@ std::vector<CachedEnv> VenvCache::list() const {
   std::vector<CachedEnv> envs;
   for (const auto& key : complete) {
     CachedEnv env = describe(cache, key);
-    env.in_use = !try_exclusive(cache, key).has_value();
+    env.in_use = held_open(cache, key);
     envs.push_back(std::move(env));
   }
   std::sort(envs.begin(), envs.end(), [](const CachedEnv& a, const CachedEnv& b) { return a.last_use > b.last_use; });
@@ -147,9 +170,13 @@ GcReport VenvCache::gc(const GcOptions& options) {
   std::uintmax_t total = 0;
   for (const auto& env : envs) total += env.size_bytes;
 
+  if (options.older_than) check_not_negative(*options.older_than, "GcOptions::older_than");
+  // 100 years or more: no env is too old (and last_use + it cannot overflow).
+  const bool by_age = options.older_than && !is_never(*options.older_than);
+  const std::chrono::seconds older_than = by_age ? *options.older_than : std::chrono::seconds::zero();
   const auto now = std::chrono::system_clock::now();
   for (const CachedEnv& env : envs) {
-    const bool too_old = options.older_than && env.last_use + *options.older_than <= now;
+    const bool too_old = by_age && env.last_use + older_than <= now;
     const bool too_big = options.max_size_bytes && total > *options.max_size_bytes;
     if (!too_old && !too_big) continue;
     auto lock = try_exclusive(cache, env.key);
@@ -158,7 +185,7 @@ GcReport VenvCache::gc(const GcOptions& options) {
       if (!lock) report.skipped_in_use.push_back(env.key);
       continue;
     }
-    if (!too_big && mtime_of(cache.marker(env.key)) + *options.older_than > now) continue;
+    if (!too_big && mtime_of(cache.marker(env.key)) + older_than > now) continue;
     detail::remove_env_files(cache, env.key);
     ::unlink(cache.log(env.key).c_str());
     lock->remove_file_and_release();
@@ -186,26 +213,30 @@ GcReport VenvCache::gc(const GcOptions& options) {
   return report;
 }
 
-bool VenvCache::remove(std::string_view wanted) {
+std::optional<std::string> VenvCache::find_key(std::string_view wanted) const {
   const detail::CacheLayout cache(dir_);
   std::vector<std::string> complete, partial;
   scan(cache, complete, partial);
   std::vector<std::string> all = complete;
   all.insert(all.end(), partial.begin(), partial.end());
-  std::string key;
-  if (std::find(all.begin(), all.end(), wanted) != all.end()) {
-    key = std::string(wanted);
-  } else if (wanted.size() >= 6) {
-    std::vector<std::string> matches;
-    for (const auto& candidate : all) {
-      if (candidate.starts_with(wanted)) matches.push_back(candidate);
-    }
-    if (matches.size() > 1) {
-      throw InvalidOptions(fmt::format("'{}' names {} envs: give more of the key", wanted, matches.size()));
-    }
-    if (matches.size() == 1) key = matches.front();
+  if (std::find(all.begin(), all.end(), wanted) != all.end()) return std::string(wanted);
+  if (wanted.size() < 6) return std::nullopt;
+  std::vector<std::string> matches;
+  for (const auto& candidate : all) {
+    if (candidate.starts_with(wanted)) matches.push_back(candidate);
   }
-  if (key.empty()) return false;
+  if (matches.size() > 1) {
+    throw InvalidOptions(fmt::format("'{}' names {} envs: give more of the key", wanted, matches.size()));
+  }
+  if (matches.empty()) return std::nullopt;
+  return matches.front();
+}
+
+bool VenvCache::remove(std::string_view wanted) {
+  const detail::CacheLayout cache(dir_);
+  const std::optional<std::string> found = find_key(wanted);
+  if (!found) return false;
+  const std::string& key = *found;
   auto lock = try_exclusive(cache, key);
   if (!lock) throw EnvInUse(fmt::format("env {} is in use (a process holds it open)", key));
   detail::remove_env_files(cache, key);

@@ -22,6 +22,7 @@
 #include <string>
 
 #include "fray/cluster.hpp"
+#include "fray/duration_limit.hpp"
 
 namespace fray {
 
@@ -46,7 +47,13 @@ struct LocalClusterOptions {
   LocalClusterOptions& with_ram(std::uint64_t bytes) { ram = bytes; return *this; }
   LocalClusterOptions& with_gpu(int count) { gpu = count; return *this; }
   LocalClusterOptions& with_die_with_submitter(bool value = true) { die_with_submitter = value; return *this; }
-  LocalClusterOptions& with_kill_grace(std::chrono::milliseconds grace) { kill_grace = grace; return *this; }
+  // Any duration type; saturated at fray::never_duration (100 years: never), so
+  // hours::max() means never rather than overflowing milliseconds.
+  template <class Rep, class Period>
+  LocalClusterOptions& with_kill_grace(std::chrono::duration<Rep, Period> value) {
+    kill_grace = clamp_duration<std::chrono::milliseconds>(value);
+    return *this;
+  }
 
   // "local?cpu=8&ram=32g&gpu=2". Throws InvalidClusterSpec.
   static LocalClusterOptions from_spec(const ClusterSpec& spec);

@@ -25,6 +25,7 @@
 #include <string>
 
 #include "fray/cluster.hpp"
+#include "fray/duration_limit.hpp"
 
 namespace fray {
 
@@ -47,7 +48,13 @@ struct SlurmClusterOptions {
   SlurmClusterOptions& with_time(std::string value) { time = std::move(value); return *this; }
   SlurmClusterOptions& with_nonpreemptible_qos(std::string value) { nonpreemptible_qos = std::move(value); return *this; }
   SlurmClusterOptions& with_jobs_dir(std::filesystem::path dir) { jobs_dir = std::move(dir); return *this; }
-  SlurmClusterOptions& with_stop_timeout(std::chrono::milliseconds value) { stop_timeout = value; return *this; }
+  // Any duration type; saturated at fray::never_duration (100 years: never), so
+  // hours::max() means never rather than overflowing milliseconds.
+  template <class Rep, class Period>
+  SlurmClusterOptions& with_stop_timeout(std::chrono::duration<Rep, Period> value) {
+    stop_timeout = clamp_duration<std::chrono::milliseconds>(value);
+    return *this;
+  }
 
   // "slurm?partition=P&account=A&qos=Q&time=HH:MM:SS&nonpreemptible_qos=Q2&dir=D".
   // Throws InvalidClusterSpec naming a bad value.

@@ -18,6 +18,8 @@
 #include <type_traits>
 #include <utility>
 
+#include "fray/duration_limit.hpp"
+
 namespace fray {
 
 // One keyword argument: fray::kw("name", value).
@@ -50,7 +52,13 @@ struct PythonCallOptions {
   // for an actor (so setting only a timeout keeps the actor's retries).
   std::optional<int> max_retries;
 
-  PythonCallOptions& with_timeout(std::chrono::milliseconds value) { timeout = value; return *this; }
+  // Any duration type; saturated at fray::never_duration (100 years: never), so
+  // hours::max() means never rather than overflowing milliseconds.
+  template <class Rep, class Period>
+  PythonCallOptions& with_timeout(std::chrono::duration<Rep, Period> value) {
+    timeout = clamp_duration<std::chrono::milliseconds>(value);
+    return *this;
+  }
   PythonCallOptions& with_max_retries(int value) { max_retries = value; return *this; }
 };
 

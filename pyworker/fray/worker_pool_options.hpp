@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "fray/worker_process_options.hpp"
+#include "fray/duration_limit.hpp"
 
 namespace fray {
 
@@ -38,7 +39,13 @@ struct WorkerPoolOptions : WorkerProcessOptions<WorkerPoolOptions> {
   WorkerPoolOptions& with_name(std::string value) { name = std::move(value); return *this; }
   WorkerPoolOptions& with_max_workers(std::size_t value) { max_workers = value; return *this; }
   WorkerPoolOptions& with_min_workers(std::size_t value) { min_workers = value; return *this; }
-  WorkerPoolOptions& with_idle_timeout(std::chrono::milliseconds value) { idle_timeout = value; return *this; }
+  // Any duration type; saturated at fray::never_duration (100 years: never), so
+  // hours::max() means never rather than overflowing milliseconds.
+  template <class Rep, class Period>
+  WorkerPoolOptions& with_idle_timeout(std::chrono::duration<Rep, Period> value) {
+    idle_timeout = clamp_duration<std::chrono::milliseconds>(value);
+    return *this;
+  }
   WorkerPoolOptions& with_max_calls(std::uint64_t value) { max_calls = value; return *this; }
   WorkerPoolOptions& with_pipeline_depth(std::size_t value) { pipeline_depth = value; return *this; }
   WorkerPoolOptions& with_pipeline_threshold(std::chrono::microseconds value) {

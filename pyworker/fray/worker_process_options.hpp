@@ -12,6 +12,7 @@
 #include <utility>
 
 #include "fray/worker_log.hpp"
+#include "fray/duration_limit.hpp"
 
 namespace fray {
 
@@ -37,8 +38,17 @@ struct WorkerProcessOptions {
   Self& with_cwd(std::filesystem::path dir) { cwd = std::move(dir); return self(); }
   Self& with_log_sink(WorkerLogSink sink) { on_log = std::move(sink); return self(); }
   Self& with_max_frame_bytes(std::size_t bytes) { max_frame_bytes = bytes; return self(); }
-  Self& with_cancel_grace(std::chrono::milliseconds grace) { cancel_grace = grace; return self(); }
-  Self& with_call_timeout(std::chrono::milliseconds timeout) { call_timeout = timeout; return self(); }
+  // Any duration type, saturated at fray::never_duration (100 years: never).
+  template <class Rep, class Period>
+  Self& with_cancel_grace(std::chrono::duration<Rep, Period> grace) {
+    cancel_grace = clamp_duration<std::chrono::milliseconds>(grace);
+    return self();
+  }
+  template <class Rep, class Period>
+  Self& with_call_timeout(std::chrono::duration<Rep, Period> timeout) {
+    call_timeout = clamp_duration<std::chrono::milliseconds>(timeout);
+    return self();
+  }
 
  private:
   Self& self() { return static_cast<Self&>(*this); }

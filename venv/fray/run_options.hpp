@@ -11,6 +11,8 @@
 #include <string_view>
 #include <utility>
 
+#include "fray/duration_limit.hpp"
+
 namespace fray {
 
 enum class Output {
@@ -69,8 +71,18 @@ struct RunOptions {
     on_stderr = std::move(callback);
     return *this;
   }
-  RunOptions& with_timeout(std::chrono::milliseconds value) { timeout = value; return *this; }
-  RunOptions& with_kill_grace(std::chrono::milliseconds value) { kill_grace = value; return *this; }
+  // Any duration type; saturated at fray::never_duration (100 years: never), so
+  // hours::max() means never rather than overflowing milliseconds.
+  template <class Rep, class Period>
+  RunOptions& with_timeout(std::chrono::duration<Rep, Period> value) {
+    timeout = clamp_duration<std::chrono::milliseconds>(value);
+    return *this;
+  }
+  template <class Rep, class Period>
+  RunOptions& with_kill_grace(std::chrono::duration<Rep, Period> value) {
+    kill_grace = clamp_duration<std::chrono::milliseconds>(value);
+    return *this;
+  }
   RunOptions& with_check(bool value = true) { check = value; return *this; }
 };
 

@@ -29,7 +29,8 @@ struct CachedEnv {
 struct GcOptions {
   // Remove least recently used envs until the cache holds at most this much.
   std::optional<std::uintmax_t> max_size_bytes;
-  // Remove envs not used for this long.
+  // Remove envs not used for this long; 100 years or more (fray's
+  // never_duration) removes none by age. Negative: InvalidOptions.
   std::optional<std::chrono::seconds> older_than;
 };
 
@@ -56,8 +57,12 @@ class VenvCache {
   GcReport gc(const GcOptions& options = {});
   // Removes the env with this key (or the only one whose key starts with
   // it, 6 characters at least). False when there is none; throws EnvInUse
-  // when a process uses it, or InvalidOptions when a prefix is ambiguous.
+  // when a process uses it, InvalidOptions when a prefix is ambiguous, or
+  // CacheNotWritable (naming the lock file) when this user may not lock it.
   bool remove(std::string_view key);
+  // The key of the env `key_or_prefix` names, as remove() resolves it
+  // (to say which env was removed); nullopt when there is none.
+  std::optional<std::string> find_key(std::string_view key_or_prefix) const;
 
  private:
   std::filesystem::path dir_;

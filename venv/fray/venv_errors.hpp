@@ -111,6 +111,14 @@ class CommandNotFound : public Error {
   using Error::Error;
 };
 
+// run(): the command names a file (a path with a '/') that exists but cannot
+// be executed: a directory, or a file without execute permission. The
+// shell's 126, where a missing command is its 127.
+class CommandNotExecutable : public CommandNotFound {
+ public:
+  using CommandNotFound::CommandNotFound;
+};
+
 // run(): the process could not be started (fork or exec failed).
 class ProcessLaunchFailed : public Error {
  public:

@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include "fray/duration_limit.hpp"
+
 namespace fray {
 
 // What a child process inherits from this process's environment.
@@ -40,6 +42,10 @@ enum class Installer {
 // installer's output), from the building thread or fray's process thread,
 // never from two at once: do not block in it.
 using SetupProgress = std::function<void(std::string_view line)>;
+
+// Why an isolated env refuses `name` as one of its variables (VenvOptions::env,
+// RunOptions::env): "" when it takes it. Setting a refused one throws InvalidOptions.
+std::string env_var_name_problem(std::string_view name);
 
 struct VenvOptions {
   // Requirement strings (PEP 508: "numpy>=1.26", "pkg[extra]==1.0; python_version>='3.8'",
@@ -92,7 +98,13 @@ struct VenvOptions {
   }
   VenvOptions& with_inherit_env(InheritEnv policy) { inherit_env = policy; return *this; }
   VenvOptions& with_cache_dir(std::filesystem::path dir) { cache_dir = std::move(dir); return *this; }
-  VenvOptions& with_setup_timeout(std::chrono::milliseconds timeout) { setup_timeout = timeout; return *this; }
+  // Any duration type; saturated at fray::never_duration (100 years: never), so
+  // hours::max() means never rather than overflowing milliseconds.
+  template <class Rep, class Period>
+  VenvOptions& with_setup_timeout(std::chrono::duration<Rep, Period> value) {
+    setup_timeout = clamp_duration<std::chrono::milliseconds>(value);
+    return *this;
+  }
   VenvOptions& with_progress(SetupProgress callback) { on_progress = std::move(callback); return *this; }
 };
 

@@ -49,9 +49,18 @@ class CacheLayout {
   // writable by group or others) before fray runs anything from it; throws
   // UnsafeCache. A missing env is fine.
   void verify_env(const std::string& key) const;
+  // Whether resolving a spec may remember probes and hashes under probes/
+  // and hashes/; off for a lookup that must leave the cache as it is.
+  bool remembers() const { return remembers_; }
+  CacheLayout read_only() const {
+    CacheLayout copy = *this;
+    copy.remembers_ = false;
+    return copy;
+  }
 
  private:
   std::filesystem::path root_;
+  bool remembers_ = true;
 };
 
 // FRAY_CACHE_DIR, else $XDG_CACHE_HOME/fray, else $HOME/.cache/fray, else
@@ -95,7 +104,10 @@ struct EnvSpec {
 
 // Throws InvalidOptions, InvalidRequirement, RequirementsFileNotFound,
 // FindLinksNotFound, InterpreterNotFound or InstallerNotFound.
-EnvSpec resolve_env_spec(const VenvOptions& options, const EnvList& parent);
+// With CacheWrites::none it writes nothing in the cache (no probe or hash
+// memos, no directories): IsolatedVirtualEnv::find's "builds nothing".
+enum class CacheWrites { memos, none };
+EnvSpec resolve_env_spec(const VenvOptions& options, const EnvList& parent, CacheWrites writes = CacheWrites::memos);
 
 // The content hash of a local file, reused while its identity holds.
 std::string cached_file_hash(const std::filesystem::path& file, const CacheLayout& cache);
