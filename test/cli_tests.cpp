@@ -349,7 +349,7 @@ TEST_CASE("a bad --env name is a usage error that names --env, not a C++ field")
   const std::string python = fmt::format("--python {}", kSystemPython);
   for (const char* pair : {"PYTHONSTARTUP=x", "PYTHONHOME=/x", "RAY_ADDRESS=auto", "CONDA_PREFIX=/x", "'A B=1'", "1X=2",
                            "'X-Y=3'", "=v"}) {
-    for (const std::string command : {"run " + python + " --env {} -- true", "call " + python + " --env {} math:sqrt 4",
+    for (const std::string& command : {"run " + python + " --env {} -- true", "call " + python + " --env {} math:sqrt 4",
                                       "venv create " + python + " --env {}", "venv path " + python + " --env {}"}) {
       const std::string args = fmt::format(fmt::runtime(command), pair);
       CAPTURE(args);

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <array>
 
+#include <fmt/format.h>
+
 #include "fray/errors.hpp"
 
 extern char** environ;
@@ -123,7 +125,7 @@ namespace fray {
 
 std::string env_var_name_problem(std::string_view name) {
   if (name.empty() || name.find('=') != std::string_view::npos || name.find('\0') != std::string_view::npos) {
-    return "'" + std::string(name) + "' is not a valid environment variable name";
+    return fmt::format("'{}' is not a valid environment variable name", name);
   }
   if (detail::never_passed(name)) {
     return std::string(name) + " is never passed to an isolated env (PYTHONHOME, PYTHONSTARTUP, CONDA_*, RAY_*)";
