@@ -126,6 +126,9 @@ int command_call(ArgReader args) {
   std::optional<IsolatedVirtualEnv> env;
   try {
     env.emplace(std::move(venv));
+  } catch (const InvalidOptions& e) {  // what the command line said (an index URL with a space...)
+    std::fprintf(stderr, "fray: %s\n", e.what());
+    return exit_status::usage;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "fray: %s\n", e.what());
     return exit_status::fray_error;

@@ -282,6 +282,10 @@ int command_run(ArgReader args) {
     venv.on_progress = progress.callback();
     try {
       env.emplace(std::move(venv));
+    } catch (const InvalidOptions& e) {  // what the command line said (an index URL with a space...)
+      progress.clear();
+      print_error(e);
+      return exit_status::usage;
     } catch (const std::exception& e) {
       progress.clear();
       print_error(e);
@@ -354,6 +358,9 @@ int venv_create_or_path(ArgReader args, bool create) {
     } catch (const CacheNotWritable& e) {
       print_error(e);
       return exit_status::fray_error;
+    } catch (const InvalidOptions& e) {  // what the command line said
+      print_error(e);
+      return exit_status::usage;
     } catch (const std::exception& e) {  // no such interpreter, find-links...
       print_error(e);
       return exit_status::failure;
@@ -374,6 +381,10 @@ int venv_create_or_path(ArgReader args, bool create) {
     progress.clear();
     print_error(e);
     return exit_status::fray_error;
+  } catch (const InvalidOptions& e) {  // what the command line said
+    progress.clear();
+    print_error(e);
+    return exit_status::usage;
   } catch (const std::exception& e) {
     // Building is what was asked for here: its failure is a failure (1),
     // where run and call, which only need the env, say 125.

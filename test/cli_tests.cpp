@@ -344,6 +344,19 @@ TEST_CASE("sizes and counts of fray job past their limits, or zero where it mean
   CHECK(entries(jobs.path()).empty());  // nothing was submitted
 }
 
+TEST_CASE("an index URL holding a space is a usage error (exit 2) for fray run, call, venv create and venv path") {
+  TempDir cache;
+  const std::string options = fmt::format("--python {} --index-url 'http://user:s3cret@host/my index'", kSystemPython);
+  for (const std::string& command : {"run " + options + " -- true", "call " + options + " math:sqrt 4",
+                                    "venv create " + options, "venv path " + options}) {
+    CAPTURE(command);
+    const ShellResult result = fray_shell(cache.path(), command);
+    CHECK(result.status == 2);
+    CHECK(contains(result.err, "http://user:****@host/my index' holds whitespace"));
+    CHECK_FALSE(contains(result.err, "s3cret"));
+  }
+}
+
 TEST_CASE("a bad --env name is a usage error that names --env, not a C++ field") {
   TempDir cache, jobs;
   const std::string python = fmt::format("--python {}", kSystemPython);
