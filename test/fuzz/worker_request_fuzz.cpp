@@ -1,7 +1,8 @@
 // JSON arguments and results across the worker protocol: any JSON value a
 // user passes (here: whatever Boost.JSON accepts of the input) is either
-// refused with one of fray's errors, or crosses intact: the request frame
-// decodes to the same value, and so does a result frame carrying it.
+// refused with UnsupportedJson before it is sent, or crosses intact: the
+// request frame decodes to the same value, and so does a result frame
+// carrying it (bit-exact floats included).
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 
@@ -9,6 +10,8 @@
 #include <string>
 
 #include "fray/detail/worker_protocol.hpp"
+#include "fray/python_errors.hpp"
+#include "fray/python_json.hpp"
 
 #include "fuzz_target.hpp"
 
@@ -27,11 +30,16 @@ std::string numbered_frame(char kind, std::string_view payload) {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   json::parse_options deep;
-  deep.max_depth = 2000;
+  deep.max_depth = 2 * fray::max_python_json_depth;  // past the limit too: those must be refused
   boost::system::error_code ec;
   json::value value = json::parse(fray::fuzz::text_of(data, size), ec, {}, deep);
   if (ec) return 0;
 
+  try {
+    fray::check_python_json(value, "argument 1");
+  } catch (const fray::UnsupportedJson&) {
+    return 0;  // refused before it is sent, as a pool's call does
+  }
   fray::detail::PackedArgs args;
   args.args.push_back(value);
   std::string request;
