@@ -5,7 +5,7 @@
 // worker-crashed error, or a successful retry), none is lost or hung, and
 // that afterwards no zombie, descriptor, thread or memory is left over.
 //
-//   fray-soak [--calls N] [--actor-calls N] [--builds N] [--workers N] [--kill-every N]
+//   fray-soak [--calls N] [--actor-calls N] [--builds N] [--jobs N] [--workers N] [--kill-every N]
 //   fray-soak --load     1,000,000 tasks, 100,000 actors, 64 Python workers and
 //                        10,000 cached envs listed and collected, with figures
 //
@@ -17,6 +17,7 @@
 
 #include <fray/detail/env_spec.hpp>
 #include <fray/fray.hpp>
+#include <fray/jobs.hpp>
 #include <fray/python.hpp>
 
 #include <boost/json.hpp>
@@ -45,6 +46,7 @@ struct Settings {
   int calls = 10000;
   int actor_calls = 2000;
   int builds = 20;
+  int jobs = 200;
   int workers = 4;
   int kill_every = 100;  // calls, on average, between two kills
   bool load = false;     // the load phases instead of the fault phases
@@ -202,7 +204,7 @@ bool report(const char* phase, Outcomes& out, const Held& before) {
   const bool clean = leftovers_gone(before, out);
   const Held after = Held::now();
   const bool passed = out.passed() && clean;
-  std::printf("%-8s calls %d  ok %d  worker-crashed %d  kills %d  lost %d  hung %d  wrong %d  "
+  std::printf("%-8s calls %d  ok %d  crashed %d  kills %d  lost %d  hung %d  wrong %d  "
               "fds %d->%d  threads %d->%d  rss %zu->%zu MiB  %s\n",
               phase, out.calls, out.ok, out.crashed, out.kills, out.lost, out.hung, out.wrong, before.fds, after.fds,
               before.threads, after.threads, before.rss / 1024, after.rss / 1024, passed ? "PASS" : "FAIL");
@@ -351,6 +353,76 @@ bool soak_env_builds(const Settings& settings) {
   return report("builds", out, before);
 }
 
+
+// Local jobs while a chaos loop SIGKILLs the supervisors of random running
+// jobs: every job ends (none stays pending or running), a job nobody
+// killed ends as its script said (exit 0: succeeded, exit 3: failed), a
+// killed one is failed or had already succeeded; afterwards no process of
+// any job is left.
+bool soak_jobs(const Settings& settings) {
+  const Held before = Held::now();
+  Outcomes out;
+  TempDir dir("fray-soak-jobs-");
+  std::set<std::string> killed;
+  {
+    fray::LocalCluster cluster(
+        fray::LocalClusterOptions{}.with_jobs_dir(dir.path()).with_cpu(2).with_gpu(0).with_kill_grace(1s));
+    std::vector<std::pair<fray::JobId, bool>> jobs;  // id, whether its script succeeds
+    std::mt19937 random(4242);
+    for (int i = 0; i < settings.jobs; ++i) {
+      fray::JobRequest request;
+      request.name = fmt::format("soak-{}", i);
+      const bool succeeds = i % 5 != 0;
+      request.entrypoint = fray::Entrypoint::binary(
+          {"/bin/sh", "-c", fmt::format("sleep 0.0{}; echo job {}; exit {}", i % 10, i, succeeds ? 0 : 3)});
+      request.resources = fray::ResourceConfig{}.with_cpu(0.5);
+      jobs.emplace_back(cluster.launch(request), succeeds);
+      ++out.calls;
+      // Now and then, the supervisor of an earlier job that is still running dies.
+      if (i % std::max(1, settings.kill_every / 10) == 0 && i > 0) {
+        // One of the last few launched: most likely still running.
+        const std::size_t back = std::uniform_int_distribution<std::size_t>(0, std::min<std::size_t>(3, jobs.size() - 1))(random);
+        const auto& [victim, unused] = jobs[jobs.size() - 1 - back];
+        const int pid = std::atoi(read_text(dir.path() / victim / "supervisor.pid").c_str());
+        if (pid > 0 && !is_finished(cluster.poll(victim).status) && ::kill(pid, SIGKILL) == 0) {
+          ++out.kills;
+          killed.insert(victim);
+        }
+      }
+    }
+    for (const auto& [id, succeeds] : jobs) {
+      fray::JobInfo info;
+      try {
+        info = cluster.wait(id, std::chrono::seconds(120));
+      } catch (const fray::JobWaitTimeout&) {
+        ++out.hung;
+        out.note_problem(fmt::format("job {} did not end within 120 s", id));
+        continue;
+      }
+      const bool was_killed = killed.count(id) != 0;
+      const bool as_scripted = info.status == (succeeds ? fray::JobStatus::succeeded : fray::JobStatus::failed);
+      if (as_scripted) {
+        ++out.ok;
+      } else if (was_killed && info.status == fray::JobStatus::failed) {
+        ++out.crashed;
+      } else {
+        ++out.wrong;
+        out.note_problem(fmt::format("job {} ended {} ({}){}", id, fray::to_string(info.status), info.error,
+                                     was_killed ? ", its supervisor killed" : ""));
+      }
+    }
+  }
+  bool outlived = true;
+  for (int round = 0; round < 100 && outlived; ++round) {
+    outlived = processes_mentioning(dir.path().string()) > 0;
+    if (outlived) std::this_thread::sleep_for(50ms);
+  }
+  if (outlived) {
+    ++out.wrong;
+    out.note_problem("a job's processes outlived it");
+  }
+  return report("jobs", out, before);
+}
 
 // ------------------------------------------------------------------ load
 
@@ -509,6 +581,7 @@ std::optional<Settings> parse(int argc, char** argv) {
     int* target = flag == "--calls"         ? &settings.calls
                   : flag == "--actor-calls" ? &settings.actor_calls
                   : flag == "--builds"      ? &settings.builds
+                  : flag == "--jobs"        ? &settings.jobs
                   : flag == "--workers"     ? &settings.workers
                   : flag == "--kill-every"  ? &settings.kill_every
                                             : nullptr;
@@ -528,9 +601,9 @@ int main(int argc, char** argv) {
   const auto settings = parse(argc, argv);
   if (!settings) {
     std::fprintf(stderr,
-                 "usage: fray-soak [--calls N] [--actor-calls N] [--builds N] [--workers N] [--kill-every N]\n"
+                 "usage: fray-soak [--calls N] [--actor-calls N] [--builds N] [--jobs N] [--workers N] [--kill-every N]\n"
                  "       fray-soak --load   (1,000,000 tasks, 100,000 actors, 64 Python workers, 10,000 cached envs)\n"
-                 "  (each N a whole number from 1; defaults 10000, 2000, 20, 4, 100)\n");
+                 "  (each N a whole number from 1; defaults 10000, 2000, 20, 200, 4, 100)\n");
     return 2;
   }
   std::signal(SIGPIPE, SIG_IGN);
@@ -562,6 +635,7 @@ int soak(const Settings& settings_value) {
   bool passed = soak_pool(env, *settings);
   passed = soak_actor(env, *settings) && passed;
   passed = soak_env_builds(*settings) && passed;
+  passed = soak_jobs(*settings) && passed;
   std::printf("fray-soak: %s\n", passed ? "PASS" : "FAIL");
   return passed ? 0 : 1;
 }
