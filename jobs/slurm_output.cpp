@@ -1,5 +1,7 @@
 #include "fray/detail/slurm_output.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cctype>
@@ -19,7 +21,7 @@ std::string first_word(std::string_view text) {
 
 // The value of "Key=" in `scontrol -o show job`'s line (which starts with a space here).
 std::string scontrol_field(const std::string& line, std::string_view key) {
-  const std::string needle = " " + std::string(key) + "=";
+  const std::string needle = fmt::format(" {}=", key);
   const std::size_t at = line.find(needle);
   if (at == std::string::npos) return {};
   const std::size_t start = at + needle.size();
@@ -127,7 +129,8 @@ std::map<std::string, SlurmJobSeen> parse_sacct_output(std::string_view out) {
 }
 
 std::optional<SlurmJobSeen> parse_scontrol_output(std::string_view out) {
-  const std::string line = " " + trimmed(out);
+  std::string line(1, ' ');
+  line += trimmed(out);  // (not " " + ...: GCC 12 warns of a false -Wrestrict there)
   SlurmJobSeen job;
   job.state = first_word(scontrol_field(line, "JobState"));
   if (job.state.empty()) return std::nullopt;
