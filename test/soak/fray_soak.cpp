@@ -524,7 +524,7 @@ bool load_workers(const fray::IsolatedVirtualEnv& env, std::size_t count) {
   }
   const bool ok = wrong == 0 && live == count && zombie_children() == 0;
   return load_line("workers", count, seconds_since(start), before, peak_fds, ok,
-                   fmt::format("{} live, {} answered calls, {} failed calls", live, pids, wrong));
+                   fmt::format("{} live, {} of them answered, {} failed calls", live, pids, wrong));
 }
 
 // 10,000 envs in one cache: one real env, built, then copied in fray's
