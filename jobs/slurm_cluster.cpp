@@ -28,6 +28,7 @@
 #include "fray/detail/job_json.hpp"
 #include "fray/detail/job_supervisor.hpp"
 #include "fray/detail/replica_outcome.hpp"
+#include "fray/detail/slurm_output.hpp"
 
 extern char** environ;
 
@@ -40,40 +41,12 @@ namespace {
 
 // ---------------------------------------------------------------- text
 
-std::string trimmed(std::string_view text) {
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.front()))) text.remove_prefix(1);
-  while (!text.empty() && std::isspace(static_cast<unsigned char>(text.back()))) text.remove_suffix(1);
-  return std::string(text);
-}
-
-// Slurm's lines, trimmed, joined with "; " (what an error message carries).
-std::string one_line(std::string_view text) {
-  std::string out;
-  std::size_t start = 0;
-  while (start <= text.size()) {
-    const std::size_t end = std::min(text.find('\n', start), text.size());
-    const std::string line = trimmed(text.substr(start, end - start));
-    if (!line.empty()) out += (out.empty() ? "" : "; ") + line;
-    start = end + 1;
-  }
-  return out;
-}
-
-std::vector<std::string> split(std::string_view text, char separator) {
-  std::vector<std::string> parts;
-  for (std::size_t start = 0;;) {
-    const std::size_t end = text.find(separator, start);
-    parts.emplace_back(text.substr(start, end == std::string_view::npos ? text.npos : end - start));
-    if (end == std::string_view::npos) return parts;
-    start = end + 1;
-  }
-}
-
-std::string join(const std::vector<std::string>& words, std::string_view separator) {
-  std::string out;
-  for (const std::string& word : words) out += (out.empty() ? "" : std::string(separator)) + word;
-  return out;
-}
+using detail::all_digits;
+using detail::join;
+using detail::one_line;
+using detail::split;
+using detail::trimmed;
+using Seen = detail::SlurmJobSeen;
 
 // One word for bash, single-quoted.
 std::string sh_quote(std::string_view word) {
@@ -87,10 +60,6 @@ std::string pattern_escaped(std::string_view path) {
   std::string out;
   for (char c : path) out += c == '%' ? std::string("%%") : std::string(1, c);
   return out;
-}
-
-bool all_digits(std::string_view text) {
-  return !text.empty() && std::all_of(text.begin(), text.end(), [](unsigned char c) { return std::isdigit(c); });
 }
 
 // "replica-N.log" for attempt 0, "replica-N.attempt-K.log" after: the suffix.
@@ -201,64 +170,16 @@ StateMeaning meaning_of(std::string_view state) {
   return {StateKind::pending, "a state fray does not know"};
 }
 
-// What Slurm says about one job.
-struct Seen {
-  std::string state;   // "RUNNING", "CANCELLED" (the first word: sacct says "CANCELLED by 0")
-  std::string reason;  // squeue's and scontrol's Reason
-  std::string exit_code;  // "1:0" (sacct, scontrol)
-  std::optional<JobClock::time_point> start, end;
-  std::string source;  // which command said it
-};
-
-// "2026-12-02T21:31:25" in local time (Slurm's format); nullopt for
-// "Unknown", "N/A", "None".
-std::optional<JobClock::time_point> slurm_time(std::string_view text) {
-  std::tm tm{};
-  int used = 0;
-  const std::string copy(text);
-  if (std::sscanf(copy.c_str(), "%d-%d-%dT%d:%d:%d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec,
-                  &used) != 6 ||
-      used != int(copy.size())) {
-    return std::nullopt;
-  }
-  tm.tm_year -= 1900;
-  tm.tm_mon -= 1;
-  tm.tm_isdst = -1;
-  const std::time_t time = std::mktime(&tm);
-  if (time == std::time_t(-1)) return std::nullopt;
-  return JobClock::from_time_t(time);
-}
-
-std::string first_word(std::string_view text) {
-  std::string word = trimmed(text);
-  word = word.substr(0, word.find(' '));
-  while (!word.empty() && word.back() == '+') word.pop_back();  // sacct's truncation mark
-  return word;
-}
-
 // One squeue call for every job; the jobs Slurm's controller still holds
 // (every state, for MinJobAge after they end).
 std::map<std::string, Seen> ask_squeue(const std::vector<std::string>& native_ids) {
   const CommandOutput output =
       run_slurm("squeue", {"--noheader", "--all", "--states=all", "--jobs=" + join(native_ids, ","), "--format=%i|%T|%S|%e|%r"});
-  std::map<std::string, Seen> seen;
   if (output.status != 0) {
-    if (says_invalid_job_id(output)) return seen;  // none of them is known any more
+    if (says_invalid_job_id(output)) return {};  // none of them is known any more
     throw SlurmError("squeue", output.message());
   }
-  for (const std::string& line : split(output.out, '\n')) {
-    const std::vector<std::string> fields = split(line, '|');
-    if (fields.size() < 5) continue;
-    Seen job;
-    job.state = first_word(fields[1]);
-    job.start = slurm_time(fields[2]);
-    job.end = slurm_time(fields[3]);
-    std::vector<std::string> reason(fields.begin() + 4, fields.end());
-    job.reason = join(reason, "|");
-    job.source = "squeue";
-    seen[trimmed(fields[0])] = std::move(job);
-  }
-  return seen;
+  return detail::parse_squeue_output(output.out);
 }
 
 // One sacct call; nullopt when accounting does not answer here.
@@ -269,28 +190,7 @@ std::optional<std::map<std::string, Seen>> ask_sacct(const std::vector<std::stri
     disabled = output.err.find("accounting storage is disabled") != std::string::npos;
     return std::nullopt;
   }
-  std::map<std::string, Seen> seen;
-  for (const std::string& line : split(output.out, '\n')) {
-    const std::vector<std::string> fields = split(line, '|');
-    if (fields.size() < 5) continue;
-    Seen job;
-    job.state = first_word(fields[1]);
-    job.exit_code = trimmed(fields[2]);
-    job.start = slurm_time(trimmed(fields[3]));
-    job.end = slurm_time(trimmed(fields[4]));
-    job.source = "sacct";
-    seen[trimmed(fields[0])] = std::move(job);
-  }
-  return seen;
-}
-
-// The value of "Key=" in `scontrol -o show job`'s line (which starts with a space here).
-std::string scontrol_field(const std::string& line, std::string_view key) {
-  const std::string needle = " " + std::string(key) + "=";
-  const std::size_t at = line.find(needle);
-  if (at == std::string::npos) return {};
-  const std::size_t start = at + needle.size();
-  return line.substr(start, line.find(' ', start) - start);
+  return detail::parse_sacct_output(output.out);
 }
 
 std::optional<Seen> ask_scontrol(const std::string& native_id) {
@@ -299,16 +199,7 @@ std::optional<Seen> ask_scontrol(const std::string& native_id) {
     if (says_invalid_job_id(output)) return std::nullopt;
     throw SlurmError("scontrol", output.message());
   }
-  const std::string line = " " + trimmed(output.out);
-  Seen job;
-  job.state = first_word(scontrol_field(line, "JobState"));
-  if (job.state.empty()) return std::nullopt;
-  job.reason = scontrol_field(line, "Reason");
-  job.exit_code = scontrol_field(line, "ExitCode");
-  job.start = slurm_time(scontrol_field(line, "StartTime"));
-  job.end = slurm_time(scontrol_field(line, "EndTime"));
-  job.source = "scontrol";
-  return job;
+  return detail::parse_scontrol_output(output.out);
 }
 
 // ---------------------------------------------------------------- options
@@ -575,10 +466,9 @@ std::string submit_attempt(const detail::JobDirectory& dir, const SlurmRecord& r
   args.push_back(std::to_string(attempt));
   const CommandOutput output = run_slurm("sbatch", std::move(args));
   if (output.status != 0) throw SlurmError("sbatch", output.message());
-  const std::string answer = trimmed(output.out);
-  const std::string id = answer.substr(0, answer.find(';'));  // "ID;CLUSTER" on a federation
-  if (!all_digits(id)) throw SlurmError("sbatch", fmt::format("answered '{}', not a job id ({})", answer, one_line(output.err)));
-  return id;
+  std::optional<std::string> id = detail::parse_sbatch_job_id(output.out);
+  if (!id) throw SlurmError("sbatch", fmt::format("answered '{}', not a job id ({})", trimmed(output.out), one_line(output.err)));
+  return *id;
 }
 
 void cancel(const std::string& native_id) {

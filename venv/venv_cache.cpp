@@ -14,6 +14,7 @@
 #include "fray/detail/cache_trust.hpp"
 #include "fray/detail/child_environment.hpp"
 #include "fray/detail/env_builder.hpp"
+#include "fray/detail/env_metadata.hpp"
 #include "fray/detail/env_spec.hpp"
 #include "fray/detail/file_lock.hpp"
 #include "fray/detail/fs_util.hpp"
@@ -74,23 +75,10 @@ CachedEnv describe(const detail::CacheLayout& cache, const std::string& key) {
   env.size_bytes = detail::tree_size(env.path);
   env.last_use = mtime_of(cache.marker(key));
   if (auto text = detail::read_trusted_file(cache.metadata(key))) {
-    boost::system::error_code ec;
-    boost::json::value value = boost::json::parse(*text, ec);
-    if (!ec && value.is_object()) {
-      const auto& object = value.as_object();
-      auto text_of = [&object](std::string_view name) -> std::string {
-        const auto* field = object.if_contains(name);
-        return field != nullptr && field->is_string() ? std::string(field->as_string()) : std::string();
-      };
-      if (const auto* packages = object.if_contains("packages"); packages != nullptr && packages->is_array()) {
-        for (const auto& p : packages->as_array()) {
-          // Redacted again: an env built by an older fray may hold a token.
-          if (p.is_string()) env.packages.push_back(detail::redact_text(p.as_string()));
-        }
-      }
-      env.python = fmt::format("{} {} {}", text_of("implementation"), text_of("python_version"), text_of("python"));
-      env.installer = text_of("installer");
-    }
+    detail::EnvMetadata metadata = detail::parse_env_metadata(*text);
+    env.packages = std::move(metadata.packages);
+    env.python = std::move(metadata.python);
+    env.installer = std::move(metadata.installer);
   }
   return env;
 }
