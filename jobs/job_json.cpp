@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 
 #include "fray/detail/url_redaction.hpp"
+#include "fray/python_json.hpp"
 #include "fray/job_errors.hpp"
 
 namespace fray::detail {
@@ -256,6 +257,20 @@ JobInfo info_from_json(const json::value& value) {
   info.ended = time_from(in, "ended_ms");
   info.native_id = string_or(in, "native_id");
   return info;
+}
+
+namespace {
+boost::json::parse_options job_json_options() {
+  boost::json::parse_options options;
+  options.max_depth = max_python_json_depth + 16;  // the request's own levels around the arguments
+  return options;
+}
+}  // namespace
+
+boost::json::value parse_job_json(std::string_view text) { return boost::json::parse(text, {}, job_json_options()); }
+
+boost::json::value parse_job_json(std::string_view text, boost::system::error_code& error) {
+  return boost::json::parse(text, error, {}, job_json_options());
 }
 
 }  // namespace fray::detail

@@ -481,7 +481,7 @@ int supervise_job() {
       ::dup2(null, 0);
       ::close(null);
     }
-    const json::object input = json::parse(text).as_object();
+    const json::object input = detail::parse_job_json(text).as_object();
     Events& events = *new Events;  // the watcher thread may outlive everything else
     Supervisor supervisor(input, events);
     supervisor.record();
@@ -499,7 +499,7 @@ int call_python_replica(const char* result_file) {
   const fs::path result_path(result_file);
   const fs::path error_path = python_error_file(result_path);
   try {
-    const json::object input = json::parse(read_stdin()).as_object();
+    const json::object input = detail::parse_job_json(read_stdin()).as_object();
     const JobRequest request = request_from_json(input.at("request"));
     VenvOptions venv = request.environment.venv.value_or(VenvOptions{});
     for (const auto& [key, value] : input.at("vars").as_object()) venv.env[std::string(key)] = std::string(value.as_string());

@@ -168,7 +168,7 @@ JobInfo pending_from_request(const detail::JobDirectory& dir) {
   JobInfo info;
   info.id = dir.id();
   boost::system::error_code error;
-  const boost::json::value request = boost::json::parse(detail::read_file(dir.request_file()).value_or("{}"), error);
+  const boost::json::value request = detail::parse_job_json(detail::read_file(dir.request_file()).value_or("{}"), error);
   if (!error && request.is_object()) {
     if (const auto* name = request.as_object().if_contains("name"); name != nullptr && name->is_string()) info.name = name->as_string();
     if (const auto* replicas = request.as_object().if_contains("replicas"); replicas != nullptr && replicas->is_int64()) {

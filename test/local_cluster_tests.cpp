@@ -11,6 +11,8 @@
 #include <fray/fray.hpp>
 #include <fray/jobs.hpp>
 
+#include <boost/json.hpp>
+
 #include "test_support.hpp"
 #include "venv_test_support.hpp"
 
@@ -284,6 +286,25 @@ TEST_CASE("a job in an isolated env runs with its package, and a Python entrypoi
   const JobInfo raised = jobs.cluster.wait(jobs.cluster.launch(raising), 150s);
   CHECK(raised.status == JobStatus::failed);
   CHECK(raised.error.find("no luck") != std::string::npos);
+}
+
+TEST_CASE("a Python job's argument nested 500 levels deep reaches its function and comes back intact") {
+  Watchdog watchdog("a deep argument through a job", 180s);
+  Jobs jobs;
+  boost::json::value deep = boost::json::array{1};
+  for (int level = 1; level < 500; ++level) deep = level % 2 == 0 ? boost::json::value(boost::json::array{deep}) : boost::json::value(boost::json::object{{"k", deep}});
+  JobRequest call;
+  call.name = "deep";
+  call.entrypoint = Entrypoint::python("fray_probe.calls:identity", deep);
+  call.environment.venv = probe_options(shared_cache(), 2);
+  const JobInfo called = jobs.cluster.wait(jobs.cluster.launch(call), 150s);
+  INFO(called.error);
+  CHECK(called.status == JobStatus::succeeded);
+  REQUIRE(called.replicas.size() == 1);
+  REQUIRE(called.replicas[0].result.has_value());
+  boost::json::parse_options options;
+  options.max_depth = 1000;
+  CHECK(boost::json::parse(*called.replicas[0].result, {}, options) == deep);
 }
 
 TEST_CASE("a Runtime inside a job takes its capacity from the job's cpu, not the machine's") {
