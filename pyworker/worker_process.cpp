@@ -532,18 +532,9 @@ WorkerProcess::Pump WorkerProcess::pump_answers(bool final) {
     break;
   }
   // Split off complete frames.
-  std::size_t offset = 0;
   std::vector<std::string> payloads;
-  while (!oversized && in_used_ - offset >= 4) {
-    const std::uint32_t length = read_frame_length(in_.data() + offset);
-    if (length > launch_->max_frame_bytes) {
-      oversized = true;
-      break;
-    }
-    if (in_used_ - offset - 4 < length) break;
-    payloads.emplace_back(in_.data() + offset + 4, length);
-    offset += 4 + length;
-  }
+  const std::size_t offset =
+      oversized ? 0 : split_frames(std::string_view(in_.data(), in_used_), launch_->max_frame_bytes, payloads, oversized);
   if (offset > 0) {
     std::memmove(in_.data(), in_.data() + offset, in_used_ - offset);
     in_used_ -= offset;
