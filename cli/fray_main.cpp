@@ -493,6 +493,9 @@ int venv_rm(ArgReader args) {
     } catch (const CacheNotWritable& e) {
       print_error(e);
       status = std::max(status, exit_status::fray_error);
+    } catch (const UnsafeCache& e) {
+      print_error(e);
+      status = std::max(status, exit_status::fray_error);
     } catch (const std::exception& e) {  // in use, an ambiguous prefix
       print_error(e);
       status = std::max(status, exit_status::failure);

@@ -85,6 +85,7 @@ json::value venv_to_json(const VenvOptions& venv, bool redact) {
   out["inherit_env"] = venv.inherit_env == InheritEnv::all ? "all" : venv.inherit_env == InheritEnv::none ? "none" : "minimal";
   if (venv.cache_dir) out["cache_dir"] = venv.cache_dir->string();
   out["setup_timeout_ms"] = venv.setup_timeout.count();
+  if (venv.built_key) out["built_key"] = *venv.built_key;
   return out;
 }
 
@@ -105,6 +106,7 @@ VenvOptions venv_from_json(const json::object& in) {
   venv.inherit_env = inherit == "all" ? InheritEnv::all : inherit == "none" ? InheritEnv::none : InheritEnv::minimal;
   if (auto* dir = in.if_contains("cache_dir")) venv.cache_dir = std::string(dir->as_string());
   venv.setup_timeout = std::chrono::milliseconds(in.at("setup_timeout_ms").to_number<std::int64_t>());
+  if (auto* key = in.if_contains("built_key")) venv.built_key = std::string(key->as_string());
   return venv;
 }
 

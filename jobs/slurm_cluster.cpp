@@ -673,14 +673,21 @@ JobId SlurmCluster::launch(const JobRequest& request) {
     write_private(batch_script(dir), batch_script_text(dir, request, task_shape(request), exported, srun), fs::perms::owner_all);
     write_private(replica_script(dir), replica_script_text(dir, request, working_dir), fs::perms::owner_all);
     if (request.entrypoint.is_python()) {
-      // What each replica's `call` reads: the request whole (its index
-      // credentials too, so 0600), with the cache the env was built in.
+      // What each replica's `call` reads: the request, its env named by
+      // the key it was built under here (built_key), in the cache it was
+      // built in, so that no package or index option, and no credential,
+      // is written for the nodes to read.
       JobRequest call = request;
-      call.environment.venv = *venv;
-      if (!call.environment.venv->cache_dir) call.environment.venv->cache_dir = detail::default_cache_dir(detail::snapshot_environ());
+      VenvOptions opening;
+      opening.python = venv->python;
+      opening.env = venv->env;
+      opening.inherit_env = venv->inherit_env;
+      opening.cache_dir = venv->cache_dir ? *venv->cache_dir : detail::default_cache_dir(detail::snapshot_environ());
+      opening.built_key = env->key();
+      call.environment.venv = std::move(opening);
       for (int replica = 0; replica < request.replicas; ++replica) {
         json::object input;
-        input["request"] = detail::request_to_json(call, /*redact=*/false);
+        input["request"] = detail::request_to_json(call, /*redact=*/true);
         json::object replica_vars;
         for (const auto& [name, value] : detail::replica_variables(request, dir.id(), replica, cluster_spec)) replica_vars[name] = value;
         input["vars"] = std::move(replica_vars);

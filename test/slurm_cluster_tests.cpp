@@ -506,6 +506,32 @@ TEST_CASE("a Python callable entrypoint runs on Slurm in the job's env, and each
   CHECK(raised.error.find("no luck") != std::string::npos);
 }
 
+TEST_CASE("a Python entrypoint on Slurm in an env built with an index password runs, and no file of the job or the cache holds the password") {
+  SlurmWatchdog watchdog("slurm python job with an index password", 300s);
+  SlurmJobs jobs;
+  const std::string secret = "s3cretSlurmPassword";
+  JobRequest call;
+  call.name = "secret";
+  call.entrypoint = Entrypoint::python("fray_probe.calls:add", 40, kw("b", 2));
+  // --no-index: the index is never asked (the password only changes the key).
+  call.environment.venv = probe_options(jobs.cache.path(), 2).with_index_url("http://user:" + secret + "@127.0.0.1:9/simple");
+  call.replicas = 2;
+  const JobInfo called = jobs.cluster.wait(jobs.cluster.launch(call), 240s);
+  INFO(called.error);
+  CHECK(called.status == JobStatus::succeeded);
+  REQUIRE(called.replicas.size() == 2);
+  CHECK(called.replicas[1].result == std::optional<std::string>("42"));
+  int files = 0;
+  for (const auto& entry : fs::recursive_directory_iterator(jobs.cache.path())) {
+    if (!entry.is_regular_file() || entry.is_symlink()) continue;
+    ++files;
+    const std::string path = entry.path().string();
+    CAPTURE(path);
+    CHECK(read_text(entry.path()).find(secret) == std::string::npos);
+  }
+  CHECK(files > 10);  // the job's files and the env's were looked at
+}
+
 TEST_CASE("a failed Slurm job is resubmitted up to max_retries_failure times, keeping each attempt's logs tagged with the attempt") {
   SlurmWatchdog watchdog("slurm retries", 180s);
   SlurmJobs jobs;

@@ -249,6 +249,31 @@ TEST_CASE("fray venv rm of a key whose envs/KEY is a link removes the link and l
   CHECK(read_text(outside / "keep") == "keep\n");
 }
 
+TEST_CASE("fray venv list refuses a FIFO or a link at an env's lock file instead of waiting on it or following it, and fray venv rm of an unsafe cache exits 125") {
+  Watchdog watchdog("venv list with a FIFO at a lock file", std::chrono::seconds(60));
+  PlantedCache cache;
+  const fs::path lock = cache.venv() / "locks" / (cache.key + ".lock");
+  fs::remove(lock);
+  REQUIRE(::mkfifo(lock.c_str(), 0600) == 0);
+  const ShellResult with_fifo = cache.fray("venv list");
+  CHECK(with_fifo.status == 125);
+  CHECK(contains(with_fifo.err, "fray: unsafe env cache: " + lock.string()));
+
+  fs::remove(lock);
+  TempDir outside("fray-trust-outside-");
+  write_text(outside / "target", "");
+  fs::create_symlink(outside / "target", lock);
+  const ShellResult with_link = cache.fray("venv list");
+  CHECK(with_link.status == 125);
+  CHECK(contains(with_link.err, lock.string() + " is a symbolic link"));
+
+  fs::permissions(cache.cache, fs::perms::owner_all | fs::perms::group_all);
+  const ShellResult removed = cache.fray("venv rm " + cache.key);
+  CHECK(removed.status == 125);
+  CHECK(contains(removed.err, "fray: unsafe env cache: "));
+  CHECK(fs::exists(cache.env));
+}
+
 TEST_CASE("fray venv gc removes a link at envs/KEY as a leftover and leaves its target alone") {
   PlantedCache cache;
   LinkedEnv linked(cache);

@@ -155,6 +155,32 @@ TEST_CASE("the second open is a cache hit that runs no installer") {
   CHECK_FALSE(IsolatedVirtualEnv::find(probe_options(cache.path(), 2)).has_value());
 }
 
+TEST_CASE("an env opened by its built key needs none of its package options, and a key not built is an EnvNotBuilt") {
+  TempDir cache;
+  std::string key;
+  {
+    IsolatedVirtualEnv built(probe_options(cache.path(), 1).with_env("PROBE_VAR", "seen"));
+    key = built.key();
+  }
+  // What a Slurm replica gets: the interpreter, the variables, the key.
+  const VenvOptions by_key = venv_options(cache.path()).with_env("PROBE_VAR", "seen").with_built_key(key);
+  IsolatedVirtualEnv opened(by_key);
+  CHECK(opened.key() == key);
+  CHECK_FALSE(opened.built_now());
+  CHECK(run_python(opened, "import fray_probe, os; print(fray_probe.__version__, os.environ['PROBE_VAR'])") == "1.0 seen");
+  CHECK(IsolatedVirtualEnv::find(by_key) == opened.path());
+  CHECK(builds_of(cache.path(), key) == 1);
+
+  const std::string missing(32, 'a');
+  CHECK_THROWS_AS(IsolatedVirtualEnv(venv_options(cache.path()).with_built_key(missing)), fray::EnvNotBuilt);
+  CHECK_FALSE(IsolatedVirtualEnv::find(venv_options(cache.path()).with_built_key(missing)).has_value());
+  CHECK_FALSE(fs::exists(venv_root(cache.path()) / "envs" / missing));
+  for (const char* bad : {"../../etc", "ABCDEF0123456789ABCDEF0123456789", "abc"}) {
+    CAPTURE(bad);
+    CHECK_THROWS_AS(IsolatedVirtualEnv(venv_options(cache.path()).with_built_key(bad)), fray::InvalidOptions);
+  }
+}
+
 TEST_CASE("a changed local wheel with the same file name gives a new key") {
   TempDir cache, links;
   const fs::path wheel = links / test_wheels().v1_wheel.filename().string();

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <map>
 
@@ -51,6 +52,27 @@ FileLock lock_key(const detail::CacheLayout& cache, const std::string& key, File
   }
 }
 
+// A key as IsolatedVirtualEnv::key() gives it: 32 lowercase hex digits
+// (so it names one directory of envs/, and no path).
+void check_built_key(const std::string& key) {
+  const bool hex = std::all_of(key.begin(), key.end(), [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+  if (key.size() != 32 || !hex) {
+    throw InvalidOptions(fmt::format("VenvOptions::built_key '{}' is not an env key (32 hex digits, as key() gives)", key));
+  }
+}
+
+// With built_key, what builds the env is not read (its files, its URLs).
+VenvOptions without_packages_if_built(const VenvOptions& options) {
+  if (!options.built_key) return options;
+  VenvOptions opening = options;
+  opening.packages.clear();
+  opening.requirements_file.reset();
+  opening.find_links.clear();
+  opening.index_url.reset();
+  opening.extra_index_urls.clear();
+  return opening;
+}
+
 Future<ProcessResult> failed_future(std::exception_ptr error) {
   auto* state = new detail::SharedState<ProcessResult>(1);
   state->complete_with_error(std::move(error));
@@ -61,7 +83,9 @@ Future<ProcessResult> failed_future(std::exception_ptr error) {
 
 IsolatedVirtualEnv::IsolatedVirtualEnv(VenvOptions options) : impl_(std::make_unique<Impl>()) {
   impl_->parent = detail::snapshot_environ();
-  const detail::EnvSpec spec = detail::resolve_env_spec(options, impl_->parent);
+  if (options.built_key) check_built_key(*options.built_key);
+  detail::EnvSpec spec = detail::resolve_env_spec(without_packages_if_built(options), impl_->parent);
+  if (options.built_key) spec.key = *options.built_key;
   const detail::CacheLayout cache = spec.cache();
   impl_->key = spec.key;
   impl_->path = cache.env(spec.key);
@@ -76,6 +100,10 @@ IsolatedVirtualEnv::IsolatedVirtualEnv(VenvOptions options) : impl_(std::make_un
   cache.verify_env(spec.key);
   for (;;) {
     if (detail::touch_marker(cache, spec.key)) break;
+    if (options.built_key) {
+      throw EnvNotBuilt(fmt::format("env {} is not built in {} (built_key opens an env only once it is complete)",
+                                    spec.key, cache.root().string()));
+    }
     if (!lock.change(FileLock::Mode::exclusive)) {
       lock = lock_key(cache, spec.key, FileLock::Mode::shared);
       continue;
@@ -109,7 +137,10 @@ std::string IsolatedVirtualEnv::key_of(const VenvOptions& options) {
 
 std::optional<fs::path> IsolatedVirtualEnv::find(const VenvOptions& options) {
   // A lookup: it must leave the cache as it is (no memos, no directories).
-  const detail::EnvSpec spec = detail::resolve_env_spec(options, detail::snapshot_environ(), detail::CacheWrites::none);
+  if (options.built_key) check_built_key(*options.built_key);
+  detail::EnvSpec spec =
+      detail::resolve_env_spec(without_packages_if_built(options), detail::snapshot_environ(), detail::CacheWrites::none);
+  if (options.built_key) spec.key = *options.built_key;
   const detail::CacheLayout cache = spec.cache();
   cache.verify_env(spec.key);
   std::error_code ec;

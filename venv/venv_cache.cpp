@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <cerrno>
 
 #include "fray/detail/cache_trust.hpp"
@@ -55,10 +56,17 @@ std::optional<FileLock> try_exclusive(const detail::CacheLayout& cache, const st
 }
 
 // Whether a process holds the env open (its shared lock). A read-only
-// descriptor can be flocked too, so listing needs no write access.
+// descriptor can be flocked too, so listing needs no write access. The
+// lock file is opened as every file of the cache is (no link followed, no
+// FIFO waited on: UnsafeCache); one this user may not open leaves the
+// answer unknown, which is said rather than guessed.
 bool held_open(const detail::CacheLayout& cache, const std::string& key) {
-  const int fd = ::open(cache.lock(key).c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;  // no lock file (or none readable): no holder to see
+  const int fd = detail::open_cache_file(cache.lock(key), O_RDONLY);
+  if (fd < 0 && errno == ENOENT) return false;  // no lock file: no holder
+  if (fd < 0) {
+    throw CacheNotWritable(fmt::format("cannot tell whether env {} is in use: cannot open the lock file {}: {}", key,
+                                       cache.lock(key).string(), std::strerror(errno)));
+  }
   int rc;
   do {
     rc = ::flock(fd, LOCK_EX | LOCK_NB);

@@ -153,4 +153,11 @@ class EnvInUse : public Error {
   using Error::Error;
 };
 
+// VenvOptions::built_key names an env that is not (or not yet, or no
+// longer) complete in the cache.
+class EnvNotBuilt : public RuntimeEnvError {
+ public:
+  using RuntimeEnvError::RuntimeEnvError;
+};
+
 }  // namespace fray

@@ -77,6 +77,13 @@ struct VenvOptions {
   // installer's process group is killed when it does not.
   std::chrono::milliseconds setup_timeout = std::chrono::seconds(600);
   SetupProgress on_progress;
+  // Opens the env built under this key (IsolatedVirtualEnv::key()) in the
+  // cache, and never builds: the package and index options are not needed
+  // (nor read), so a process on another machine sharing the cache opens it
+  // without the index credentials it was built with. The interpreter and
+  // the variables still come from these options. Throws EnvNotBuilt when
+  // that env is not complete.
+  std::optional<std::string> built_key;
 
   VenvOptions& with_package(std::string requirement) { packages.push_back(std::move(requirement)); return *this; }
   VenvOptions& with_packages(std::vector<std::string> requirements) {
@@ -106,6 +113,7 @@ struct VenvOptions {
     return *this;
   }
   VenvOptions& with_progress(SetupProgress callback) { on_progress = std::move(callback); return *this; }
+  VenvOptions& with_built_key(std::string key) { built_key = std::move(key); return *this; }
 };
 
 }  // namespace fray
