@@ -24,8 +24,23 @@ bool is_valid_job_id(std::string_view id) noexcept {
   return !id.empty() && id != "." && id != ".." && id.find('/') == std::string_view::npos && id.find('\0') == std::string_view::npos;
 }
 
+void create_private_directories(const fs::path& dir) {
+  fs::path made;
+  for (const fs::path& part : fs::absolute(dir).lexically_normal()) {
+    made /= part;
+    if (part.empty() || made == made.root_path()) continue;
+    if (::mkdir(made.c_str(), 0700) == 0) {
+      if (::chmod(made.c_str(), 0700) != 0) {
+        throw std::system_error(errno, std::generic_category(), "fray: chmod " + made.string());
+      }
+    } else if (errno != EEXIST) {
+      throw std::system_error(errno, std::generic_category(), "fray: mkdir " + made.string());
+    }
+  }
+}
+
 JobDirectory JobDirectory::create(const fs::path& jobs_dir, const std::string& name) {
-  fs::create_directories(jobs_dir);
+  create_private_directories(jobs_dir);
   std::random_device random;
   const std::time_t now = std::time(nullptr);
   std::tm utc{};

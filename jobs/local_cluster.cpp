@@ -219,7 +219,7 @@ LocalClusterOptions LocalClusterOptions::from_spec(const ClusterSpec& spec) {
 LocalCluster::LocalCluster(LocalClusterOptions options) : options_(std::move(options)) {
   jobs_dir_ = options_.jobs_dir ? *options_.jobs_dir : default_jobs_dir();
   // Jobs hold other people's commands and output: only their owner reads them.
-  if (fs::create_directories(jobs_dir_)) fs::permissions(jobs_dir_, fs::perms::owner_all);
+  detail::create_private_directories(jobs_dir_);
   jobs_dir_ = fs::canonical(jobs_dir_);
   cpu_ = options_.cpu.value_or(double(std::max(1u, std::thread::hardware_concurrency())));
   ram_ = options_.ram.value_or(machine_memory());

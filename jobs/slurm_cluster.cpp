@@ -632,7 +632,7 @@ SlurmClusterOptions SlurmClusterOptions::from_spec(const ClusterSpec& spec) {
 SlurmCluster::SlurmCluster(SlurmClusterOptions options) : options_(std::move(options)) {
   check_options(options_, "Slurm cluster options");
   jobs_dir_ = options_.jobs_dir ? *options_.jobs_dir : detail::default_cache_dir(detail::snapshot_environ()) / "slurm-jobs";
-  fs::create_directories(jobs_dir_);
+  detail::create_private_directories(jobs_dir_);
   jobs_dir_ = fs::canonical(jobs_dir_);
 }
 

@@ -479,3 +479,25 @@ TEST_CASE("fray job drives the local cluster from a shell: submit, status, logs,
   CHECK(shell(fray + " job --help").out.find("submit") != std::string::npos);
   CHECK(shell(fray + " job submit --help").out.find("--replicas") != std::string::npos);
 }
+
+TEST_CASE("under a umask of 002 the jobs fray makes in a new cache are private, and the env cache still opens after them") {
+  Watchdog watchdog("jobs under umask 002", 120s);
+  TempDir dir;
+  const fs::path cache = dir / "new" / "cache";  // neither exists yet: fray makes both
+  const std::string umask = "umask 002 && ";
+  const ShellResult listed = shell(umask + fray_command(cache, "job list"));
+  INFO(listed.err);
+  CHECK(listed.status == 0);
+  const ShellResult submitted = shell(umask + fray_command(cache, "job submit --wait -- true"));
+  INFO(submitted.err);
+  CHECK(submitted.status == 0);
+  for (const fs::path& made : {dir / "new", cache, cache / "jobs"}) {
+    CAPTURE(made);
+    struct stat st {};
+    REQUIRE(::stat(made.c_str(), &st) == 0);
+    CHECK((st.st_mode & 0777) == 0700);
+  }
+  const ShellResult created = shell(umask + fray_command(cache, fmt::format("venv create --quiet --python {}", kSystemPython)));
+  INFO(created.err);
+  CHECK(created.status == 0);
+}

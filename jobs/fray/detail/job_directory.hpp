@@ -50,6 +50,11 @@ class JobDirectory {
 // Checks an id names a directory inside the jobs dir (no '/', no "..").
 bool is_valid_job_id(std::string_view id) noexcept;
 
+// Makes `dir` and each missing directory above it 0700, whatever the umask
+// (jobs hold commands and output only their owner may read, and they live
+// in the env cache, which fray refuses when its group may write to it).
+void create_private_directories(const std::filesystem::path& dir);
+
 // What every replica sees besides the env's own variables: FRAY_JOB_ID,
 // FRAY_JOB_NAME, FRAY_REPLICA_ID, FRAY_REPLICA_COUNT, FRAY_CLUSTER_SPEC and
 // its resources (FRAY_JOB_CPU, FRAY_JOB_RAM, FRAY_JOB_GPU), which a Runtime
