@@ -5,6 +5,8 @@
 #include "test_support.hpp"
 #include "venv_test_support.hpp"
 
+#include <cmath>
+
 #include <fcntl.h>
 #include <spawn.h>
 #include <sys/stat.h>
@@ -686,6 +688,8 @@ TEST_CASE("timeouts and ages of hours::max() mean never, and a negative one is a
   largest.kill_grace = std::chrono::milliseconds::max();
   CHECK(env.run({"sh", "-c", "sleep 0.2; exit 4"}, largest).get().exit_code == 4);
   CHECK_THROWS_AS(env.run({"true"}, RunOptions{}.with_timeout(-1s)).get(), fray::InvalidOptions);
+  CHECK_THROWS_AS(RunOptions{}.with_timeout(std::chrono::duration<double>(std::nan(""))), fray::InvalidOptions);
+  CHECK_THROWS_AS(fray::VenvOptions{}.with_setup_timeout(std::chrono::duration<double>(std::nan(""))), fray::InvalidOptions);
 
   TempDir cache;
   IsolatedVirtualEnv built(venv_options(cache.path()).with_setup_timeout(std::chrono::hours::max()));

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <string_view>
+#include <type_traits>
 
 #include <fmt/format.h>
 
@@ -26,6 +27,11 @@ constexpr bool is_never(std::chrono::duration<Rep, Period> d) {
 // `d` as To, saturated at +-never_duration: what a deadline may add to now().
 template <class To, class Rep, class Period>
 constexpr To clamp_duration(std::chrono::duration<Rep, Period> d) {
+  if constexpr (std::is_floating_point_v<Rep>) {
+    // NaN compares false with everything: it would pass both checks below
+    // and reach duration_cast, whose conversion of NaN is undefined.
+    if (d.count() != d.count()) throw InvalidOptions("a duration that is not a number (NaN)");
+  }
   if (is_never(d)) return std::chrono::duration_cast<To>(never_duration);
   if (is_never(-std::chrono::duration<double>(d))) return -std::chrono::duration_cast<To>(never_duration);
   return std::chrono::duration_cast<To>(d);
