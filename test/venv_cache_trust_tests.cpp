@@ -407,3 +407,27 @@ TEST_CASE("a link to the cache directory is followed when it is yours, and refus
                                          link.string(), kOtherUid, ::geteuid())));
   CHECK_FALSE(cache.planted_python_ran());
 }
+
+TEST_CASE("an env's modules are compiled when it is built, so importing them under a umask of 002 leaves nothing others may change") {
+  Watchdog watchdog("imports under umask 002", std::chrono::seconds(180));
+  TempDir dir;
+  const fs::path cache = dir / "cache";
+  const ShellResult built = shell("umask 002 && " + fray_command(cache, "venv create --quiet " + probe_cli_options(1)));
+  INFO(built.err);
+  REQUIRE(built.status == 0);
+  const fs::path env = trimmed(built.out);
+  const ShellResult imported = shell(
+      "umask 002 && " + fray_command(cache, "run --quiet " + probe_cli_options(1) +
+                                                " -- python -c 'import fray_probe.calls as c; print(c.add.__code__.co_filename)'"));
+  INFO(imported.err);
+  REQUIRE(imported.status == 0);
+  // The bytecode names the env's own path, not the build's temporary one.
+  CHECK(trimmed(imported.out).starts_with(env.string() + "/lib/"));
+  std::vector<std::string> writable;
+  for (const auto& entry : fs::recursive_directory_iterator(env)) {
+    if (entry.is_symlink()) continue;
+    if ((mode_of(entry.path()) & 022) != 0) writable.push_back(entry.path().string());
+  }
+  CHECK_MESSAGE(writable.empty(), writable.size(), " paths writable by group or others, the first: ",
+                writable.empty() ? "" : writable.front());
+}

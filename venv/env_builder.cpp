@@ -234,6 +234,15 @@ std::vector<std::string> venv_command(const EnvSpec& spec, const fs::path& dir) 
   return argv;
 }
 
+// Compiles what was installed, once, as the env will be used: the .pyc
+// files record the final path (-d), and an env whose bytecode is complete
+// is not written to when it is imported (at run time Python would make
+// __pycache__ with the umask of whoever imports first).
+std::vector<std::string> compile_command(const fs::path& built, const fs::path& final_path) {
+  return {(built / "bin" / "python").string(), "-I", "-m", "compileall", "-q", "-d", (final_path / "lib").string(),
+          (built / "lib").string()};
+}
+
 std::vector<std::string> install_command(const EnvSpec& spec, const fs::path& dir, const fs::path& requirements) {
   const std::string target = (dir / "bin" / "python").string();
   std::vector<std::string> argv;
@@ -364,6 +373,10 @@ void build_env(const EnvSpec& spec, const VenvOptions& options, const EnvList& p
     }
 
     rewrite_build_paths(built, final_path);
+    if (spec.installs_anything()) {
+      log->note("compiling the installed modules");
+      run_step(spec, compile_command(built, final_path), env, log, deadline, options.setup_timeout);
+    }
     // No one else may change what fray will run, whatever the umask the
     // installer ran under.
     drop_group_other_write(built);
