@@ -35,7 +35,7 @@ std::string message_of(F&& expression) {
   } catch (const E& e) {
     return e.what();
   } catch (const std::exception& e) {
-    FAIL("failed with another error: " << e.what());
+    FAIL("failed with another error: " << std::string(e.what()));
   }
   FAIL("did not fail");
   return {};
@@ -239,6 +239,22 @@ TEST_CASE("fray usage errors name the unknown command, the unknown option or the
     CHECK(contains(result.err, "--help"));
   }
   CHECK(entries(cache.path()).empty());  // a usage error builds nothing
+}
+
+TEST_CASE("a Python call with a timeout of 0 or less, or max_retries below -1, fails with InvalidOptions and is not sent") {
+  Watchdog watchdog("bad call options", 120s);
+  WorkerPool pool(probe_env(), WorkerPoolOptions{}.with_max_workers(1));
+  auto actor = fray::create_python_actor(probe_env(), "fray_probe.calls:Counter", 0);
+  for (const fray::PythonCallOptions& bad : {fray::PythonCallOptions{}.with_timeout(-5ms), fray::PythonCallOptions{}.with_timeout(0s),
+                                             fray::PythonCallOptions{}.with_max_retries(-2)}) {
+    const std::string pool_error = message_of<fray::InvalidOptions>([&] { pool.call<int>(bad, "fray_probe.calls:add", 1, 2).get(60s); });
+    CHECK(contains(pool_error, "PythonCallOptions::"));
+    const std::string actor_error = message_of<fray::InvalidOptions>([&] { actor.call<int>(bad, "add", 1).get(60s); });
+    CHECK(contains(actor_error, "PythonCallOptions::"));
+  }
+  // Nothing was sent: the actor's count is untouched, the pool answers.
+  CHECK(actor.call<int>("add", 0).get(60s) == 0);
+  CHECK(pool.call<int>("fray_probe.calls:add", 1, 2).get(60s) == 3);
 }
 
 // --- the README's table -------------------------------------------------------------

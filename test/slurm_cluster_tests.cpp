@@ -244,7 +244,7 @@ std::string error_of_launch(Cluster& cluster, const JobRequest& request) {
     CHECK(!e.slurm_message().empty());
     return e.what();
   } catch (const std::exception& e) {
-    FAIL("launch failed with another error: " << e.what());
+    FAIL("launch failed with another error: " << std::string(e.what()));
   }
   FAIL("launch did not fail");
   return {};

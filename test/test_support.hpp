@@ -59,7 +59,7 @@ E error_of(F&& future) {
   } catch (const E& e) {
     return e;
   } catch (const std::exception& e) {
-    FAIL("the call failed with another error: " << e.what());
+    FAIL("the call failed with another error: " << std::string(e.what()));  // (a char* would print as a pointer)
   }
   FAIL("the call did not fail");
   throw std::logic_error("unreachable");

@@ -73,6 +73,7 @@ class PythonActor {
     auto packed = detail::pack_arguments(std::forward<Args>(args)...);
     std::string request;
     try {
+      options.check();
       request = detail::encode_request('m', method, std::move(packed), core.max_frame_bytes());
     } catch (...) {
       return detail::failed_call<R>(std::current_exception());

@@ -11,12 +11,15 @@
 #include <boost/json/value.hpp>
 #include <boost/json/value_from.hpp>
 #include <boost/json/value_to.hpp>
+#include <fmt/format.h>
 
 #include <chrono>
 #include <optional>
 #include <string>
 #include <type_traits>
 #include <utility>
+
+#include "fray/errors.hpp"
 
 #include "fray/duration_limit.hpp"
 
@@ -60,6 +63,18 @@ struct PythonCallOptions {
     return *this;
   }
   PythonCallOptions& with_max_retries(int value) { max_retries = value; return *this; }
+
+  // Throws InvalidOptions for a timeout of 0 or less, or max_retries below
+  // -1 (a call fails with it, never sent).
+  void check() const {
+    if (timeout && timeout->count() <= 0) {
+      throw InvalidOptions(fmt::format("PythonCallOptions::timeout must be above 0 (got {} ms; 100 years or more means never)",
+                                       timeout->count()));
+    }
+    if (max_retries && *max_retries < -1) {
+      throw InvalidOptions(fmt::format("PythonCallOptions::max_retries must be -1 (always) or more (got {})", *max_retries));
+    }
+  }
 };
 
 namespace detail {

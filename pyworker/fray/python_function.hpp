@@ -51,6 +51,7 @@ Future<R> submit_call(const std::shared_ptr<PoolCore>& pool, const PythonCallOpt
   if (!pool) return failed_call<R>(std::make_exception_ptr(Error("empty fray WorkerPool (moved from)")));
   std::string request;
   try {
+    options.check();
     request = encode_request('f', function, std::move(packed), pool_max_frame_bytes(*pool));
   } catch (...) {
     return failed_call<R>(std::current_exception());
