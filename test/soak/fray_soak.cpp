@@ -56,14 +56,19 @@ struct Settings {
 
 int threads_now() { return int(entries("/proc/self/task").size()); }
 
-std::size_t rss_kib() {
+// A "Name:   N kB" line of /proc/self/status, in KiB.
+std::size_t status_kib(std::string_view name) {
   std::istringstream status(read_text("/proc/self/status"));
   std::string line;
   while (std::getline(status, line)) {
-    if (line.rfind("VmRSS:", 0) == 0) return std::stoul(line.substr(6));
+    if (line.starts_with(name) && line.size() > name.size() && line[name.size()] == ':') {
+      return std::stoul(line.substr(name.size() + 1));
+    }
   }
   return 0;
 }
+
+std::size_t rss_kib() { return status_kib("VmRSS"); }
 
 int parent_of(int pid) {
   const std::string stat = read_text(fmt::format("/proc/{}/stat", pid));
@@ -426,15 +431,8 @@ bool soak_jobs(const Settings& settings) {
 
 // ------------------------------------------------------------------ load
 
-// Peak memory of this process so far (VmHWM), in KiB.
-std::size_t peak_rss_kib() {
-  std::istringstream status(read_text("/proc/self/status"));
-  std::string line;
-  while (std::getline(status, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stoul(line.substr(6));
-  }
-  return 0;
-}
+// Peak memory of this process so far, in KiB.
+std::size_t peak_rss_kib() { return status_kib("VmHWM"); }
 
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
