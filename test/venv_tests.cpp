@@ -171,6 +171,7 @@ TEST_CASE("an env opened by its built key needs none of its package options, and
   CHECK_FALSE(opened.built_now());
   CHECK(run_python(opened, "import fray_probe, os; print(fray_probe.__version__, os.environ['PROBE_VAR'])") == "1.0 seen");
   CHECK(IsolatedVirtualEnv::find(by_key) == opened.path());
+  CHECK(IsolatedVirtualEnv::key_of(by_key) == key);
   CHECK(builds_of(cache.path(), key) == 1);
 
   const std::string missing(32, 'a');

@@ -132,6 +132,10 @@ IsolatedVirtualEnv& IsolatedVirtualEnv::operator=(IsolatedVirtualEnv&& other) no
 IsolatedVirtualEnv::~IsolatedVirtualEnv() { close(); }
 
 std::string IsolatedVirtualEnv::key_of(const VenvOptions& options) {
+  if (options.built_key) {
+    check_built_key(*options.built_key);
+    return *options.built_key;
+  }
   return detail::resolve_env_spec(options, detail::snapshot_environ()).key;
 }
 

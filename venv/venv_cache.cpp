@@ -9,8 +9,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstring>
 #include <cerrno>
+#include <cstring>
 
 #include "fray/detail/cache_trust.hpp"
 #include "fray/detail/child_environment.hpp"
