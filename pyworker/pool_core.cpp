@@ -27,9 +27,11 @@ PoolCore::PoolCore(std::shared_ptr<const WorkerLaunch> launch, std::shared_ptr<c
 
 void PoolCore::submit(PendingCall* call) {
   if (!call->timeout) call->timeout = options_.call_timeout;
+  if (!call->queue_timeout && options_.call_queue_timeout) call->limit_wait(*options_.call_queue_timeout);
   {
     std::lock_guard guard(mutex);
     if (!closed_) {
+      watch_start_deadline_locked(*call);
       if (queue_.empty() && place_locked(call)) return;
       queue_.push_back(call);
       return;
@@ -223,9 +225,12 @@ void PoolCore::on_exit(WorkerProcess& worker, const WorkerExit& exit, Unfinished
       again.push_back(running);
     }
   }
+  const auto now = Clock::now();
   for (PendingCall* call : unfinished.not_started) {
     if (call->cancelling) {
       done.push_back({call, std::make_exception_ptr(TaskCancelled("the Python call was cancelled before it started"))});
+    } else if (call->start_overdue(now)) {
+      done.push_back({call, queue_timeout_error(*call)});
     } else if (closed_) {
       done.push_back({call, std::make_exception_ptr(TaskCancelled("the Python worker pool was closed"))});
     } else if (!exit.launch_error.empty()) {
@@ -271,13 +276,6 @@ void PoolCore::on_log(const WorkerLogLine& line) {
   } else {
     log_to_stderr(line);
   }
-}
-
-bool PoolCore::unqueue_locked(PendingCall* call) {
-  auto it = std::find(queue_.begin(), queue_.end(), call);
-  if (it == queue_.end()) return false;
-  queue_.erase(it);
-  return true;
 }
 
 void PoolCore::arm_idle_timer_locked() {

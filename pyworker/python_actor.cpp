@@ -28,6 +28,7 @@ struct NamedActors {
 
 PythonActor create_python_actor_from(const IsolatedVirtualEnv& env, PythonActorOptions options,
                                      std::string_view class_name, PackedArgs&& args) {
+  options.check_call_defaults();
   auto launch = make_worker_launch(env, options.env, options.cwd, options.max_frame_bytes, options.cancel_grace);
   std::string constructor = encode_request('c', class_name, std::move(args), launch->max_frame_bytes);
   const std::string name = options.name;

@@ -46,6 +46,7 @@ void PythonActorCore::submit(PendingCall* call) {
   {
     std::lock_guard guard(mutex);
     if (!dead_) {
+      watch_start_deadline_locked(*call);
       if (constructed_) {
         worker_->send_locked(call);
       } else {
@@ -121,13 +122,6 @@ void PythonActorCore::on_withdrawn(WorkerProcess& worker, PendingCall* call, Com
   }
 }
 
-bool PythonActorCore::unqueue_locked(PendingCall* call) {
-  auto it = std::find(waiting_.begin(), waiting_.end(), call);
-  if (it == waiting_.end()) return false;
-  waiting_.erase(it);
-  return true;
-}
-
 std::exception_ptr PythonActorCore::crash_error_locked(const WorkerProcess& worker, const WorkerExit& exit,
                                                        PendingCall* running) const {
   switch (exit.cause) {
@@ -155,11 +149,14 @@ void PythonActorCore::on_exit(WorkerProcess& worker, const WorkerExit& exit, Unf
   // The calls to send again, in order, once a new process is constructed.
   std::deque<PendingCall*> again;
   CallState<void>* constructor = nullptr;  // never started: the new process runs it
+  const auto now = std::chrono::steady_clock::now();
   for (PendingCall* call : unfinished.not_started) {
     if (call->is_constructor) {
       constructor = static_cast<CallState<void>*>(call);
     } else if (call->cancelling) {
       done.push_back({call, std::make_exception_ptr(TaskCancelled("the Python call was cancelled before it started"))});
+    } else if (call->start_overdue(now)) {
+      done.push_back({call, queue_timeout_error(*call)});
     } else {
       again.push_back(call);
     }

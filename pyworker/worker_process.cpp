@@ -46,55 +46,6 @@ std::string describe_status(const WorkerExit& exit) {
 
 }  // namespace
 
-void run_completions(Completions& done) noexcept {
-  for (Completion& c : done) {
-    if (auto* error = std::get_if<std::exception_ptr>(&c.outcome)) {
-      c.call->fail(*error);
-    } else {
-      c.call->complete(std::move(std::get<boost::json::value>(c.outcome)));
-    }
-  }
-  done.clear();
-}
-
-void PendingCall::cancel_hook(CancelHook* self) noexcept {
-  auto* call = static_cast<PendingCall*>(self);
-  auto owner = call->owner_.lock();
-  if (!owner) return;
-  // Under the state's lock here: the work happens on the I/O thread.
-  call->state().add_ref();
-  asio::post(worker_io(), [owner = std::move(owner), call] {
-    owner->cancel(call);
-    call->state().release();
-  });
-}
-
-void WorkerOwner::cancel(PendingCall* call) {
-  std::vector<std::shared_ptr<WorkerProcess>> workers;
-  {
-    std::lock_guard guard(mutex);
-    workers = workers_locked();
-  }
-  // What the workers did up to now: a call that finished is not cancelled.
-  for (auto& worker : workers) worker->catch_up();
-  Completions done;
-  {
-    std::lock_guard guard(mutex);
-    if (unqueue_locked(call)) {
-      done.push_back({call, std::make_exception_ptr(TaskCancelled("the Python call was cancelled before it started"))});
-    } else {
-      // Sent to a worker (else it has finished, and nothing happens).
-      for (auto& worker : workers_locked()) {
-        auto& calls = worker->inflight;
-        if (std::find(calls.begin(), calls.end(), call) == calls.end()) continue;
-        worker->cancel_locked(call);
-        break;
-      }
-    }
-  }
-  run_completions(done);
-}
-
 WorkerProcess::WorkerProcess(std::shared_ptr<WorkerOwner> owner, std::shared_ptr<const WorkerLaunch> launch,
                              std::string label)
     : owner_(owner),
@@ -418,6 +369,7 @@ void WorkerProcess::on_started_locked(PendingCall* call, Clock::time_point at) {
   call->started = true;
   call->withdrawing = false;
   call->started_at = at;
+  call->start_by.reset();  // it started in time: a retry is not held to it
   ++calls_started;
   // The cancel came after the journal was read last: make sure the handler
   // sees it while this call runs.
@@ -442,6 +394,8 @@ void WorkerProcess::take_answer_locked(WorkerAnswer& answer, Completions& done) 
   if (answer.kind == Kind::dropped) {
     if (call->cancelling) {
       done.push_back({call, std::make_exception_ptr(TaskCancelled("the Python call was cancelled before it started"))});
+    } else if (call->start_overdue(Clock::now())) {
+      done.push_back({call, queue_timeout_error(*call)});
     } else {
       call->withdrawing = false;
       owner_->on_withdrawn(*this, call, done);

@@ -241,11 +241,13 @@ TEST_CASE("fray usage errors name the unknown command, the unknown option or the
   CHECK(entries(cache.path()).empty());  // a usage error builds nothing
 }
 
-TEST_CASE("a Python call with a timeout of 0 or less, or max_retries below -1, fails with InvalidOptions and is not sent") {
+TEST_CASE("a Python call with a timeout or queue_timeout of 0 or less, or max_retries below -1, fails with InvalidOptions and is not sent") {
   Watchdog watchdog("bad call options", 120s);
   WorkerPool pool(probe_env(), WorkerPoolOptions{}.with_max_workers(1));
   auto actor = fray::create_python_actor(probe_env(), "fray_probe.calls:Counter", 0);
   for (const fray::PythonCallOptions& bad : {fray::PythonCallOptions{}.with_timeout(-5ms), fray::PythonCallOptions{}.with_timeout(0s),
+                                             fray::PythonCallOptions{}.with_queue_timeout(0ms),
+                                             fray::PythonCallOptions{}.with_queue_timeout(-1s),
                                              fray::PythonCallOptions{}.with_max_retries(-2)}) {
     const std::string pool_error = message_of<fray::InvalidOptions>([&] { pool.call<int>(bad, "fray_probe.calls:add", 1, 2).get(60s); });
     CHECK(contains(pool_error, "PythonCallOptions::"));
@@ -255,6 +257,20 @@ TEST_CASE("a Python call with a timeout of 0 or less, or max_retries below -1, f
   // Nothing was sent: the actor's count is untouched, the pool answers.
   CHECK(actor.call<int>("add", 0).get(60s) == 0);
   CHECK(pool.call<int>("fray_probe.calls:add", 1, 2).get(60s) == 3);
+}
+
+TEST_CASE("a pool or an actor whose default call timeouts are 0 or less is refused with InvalidOptions") {
+  Watchdog watchdog("bad default call timeouts", 120s);
+  const std::string pool_error =
+      message_of<fray::InvalidOptions>([&] { WorkerPool pool(probe_env(), WorkerPoolOptions{}.with_call_timeout(0s)); });
+  CHECK(contains(pool_error, "call_timeout must be above 0"));
+  const std::string queue_error = message_of<fray::InvalidOptions>(
+      [&] { WorkerPool pool(probe_env(), WorkerPoolOptions{}.with_call_queue_timeout(-1s)); });
+  CHECK(contains(queue_error, "call_queue_timeout must be above 0 (got -1000 ms"));
+  const std::string actor_error = message_of<fray::InvalidOptions>([&] {
+    fray::create_python_actor(probe_env(), fray::PythonActorOptions{}.with_call_queue_timeout(0ms), "fray_probe.calls:Counter", 0);
+  });
+  CHECK(contains(actor_error, "call_queue_timeout must be above 0"));
 }
 
 // --- the README's table -------------------------------------------------------------

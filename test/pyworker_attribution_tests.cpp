@@ -72,6 +72,8 @@ Outcome outcome_of_error(const std::exception_ptr& error) {
     std::rethrow_exception(error);
   } catch (const fray::WorkerCrashed& e) {
     return {"WorkerCrashed", e.what()};
+  } catch (const fray::PythonCallQueueTimeout& e) {
+    return {"PythonCallQueueTimeout", e.what()};
   } catch (const fray::PythonCallTimeout& e) {
     return {"PythonCallTimeout", e.what()};
   } catch (const fray::ActorDied& e) {
@@ -361,6 +363,91 @@ TEST_CASE("a Python actor's slow call times out behind a quick one: the quick ca
   CHECK(actor.restarts() == 1);
 }
 
+// --- 4b. A queue timeout: the longest a call may wait to start ------------
+
+TEST_CASE("a call that waits in the pool past its queue_timeout fails with PythonCallQueueTimeout and never runs") {
+  Watchdog watchdog("a queue timeout in the pool", 60s);
+  TempDir dir("fray-attribution-");
+  const fs::path runs = dir / "runs";
+  // One worker, and a first call of a function not known to be short: the
+  // second call waits in the pool, not in the worker.
+  WorkerPool pool(probe_env(), quiet(WorkerPoolOptions{}.with_max_workers(1)));
+  auto slow = pool.call<double>("fray_probe.calls:mark_then_sleep", runs.string(), "slow", 1.0);
+  auto late = pool.call<std::string>(PythonCallOptions{}.with_queue_timeout(200ms), "fray_probe.calls:mark",
+                                     runs.string(), "late");
+  const Outcome expired = outcome_of(late);
+  CHECK_MESSAGE(expired.kind == "PythonCallQueueTimeout", expired);
+  CHECK_MESSAGE(expired.mentions("did not start within 200 ms"), expired);
+  CHECK(outcome_of(slow) == answered("1"));
+  // One more call through the same worker: anything `late` did would be done.
+  CHECK(outcome_of(pool.call<std::string>("fray_probe.calls:mark", runs.string(), "after")) == answered("after"));
+  CHECK(runs_of(runs, "late") == 0);
+  CHECK(runs_of(runs, "slow") == 1);
+}
+
+TEST_CASE("a call queued in a busy worker past its queue_timeout fails with PythonCallQueueTimeout, never runs, and the worker lives on") {
+  Watchdog watchdog("a queue timeout inside a worker", 60s);
+  TempDir dir("fray-attribution-");
+  const fs::path runs = dir / "runs";
+  WorkerPool pool(probe_env(), quiet(pipelined(WorkerPoolOptions{}.with_max_workers(1))));
+  auto slow = pool.call<double>("fray_probe.calls:mark_then_sleep", runs.string(), "slow", 1.0);
+  auto late = pool.call<std::string>(PythonCallOptions{}.with_queue_timeout(200ms), "fray_probe.calls:mark",
+                                     runs.string(), "late");
+  auto behind = pool.call<std::string>("fray_probe.calls:mark", runs.string(), "behind");
+  const Outcome expired = outcome_of(late);
+  CHECK_MESSAGE(expired.kind == "PythonCallQueueTimeout", expired);
+  CHECK(outcome_of(slow) == answered("1"));
+  CHECK(outcome_of(behind) == answered("behind"));
+  CHECK(runs_of(runs, "late") == 0);
+  // The slow call was not interrupted, and its worker ran the call behind.
+  CHECK(pids_of(runs, "behind") == pids_of(runs, "slow"));
+}
+
+TEST_CASE("a Python actor's call that waits behind a slow call past its queue_timeout fails with PythonCallQueueTimeout and never changes the actor") {
+  Watchdog watchdog("a queue timeout of an actor's call", 60s);
+  TempDir dir("fray-attribution-");
+  const fs::path constructions = dir / "constructions";
+  auto actor = fray::create_python_actor(probe_env(), quiet(PythonActorOptions{}), "fray_probe.calls:Recorder",
+                                         constructions.string());
+  REQUIRE(outcome_of(actor.ready()) == answered(""));
+  auto slept = actor.call<double>("sleep", 1.0);
+  auto added = actor.call<int>(PythonCallOptions{}.with_queue_timeout(200ms), "add", 5);
+  const Outcome expired = outcome_of(added);
+  CHECK_MESSAGE(expired.kind == "PythonCallQueueTimeout", expired);
+  CHECK(outcome_of(slept) == answered("1"));
+  CHECK(outcome_of(actor.call<int>("get")) == answered("0"));
+  CHECK(actor.restarts() == 0);
+}
+
+TEST_CASE("a call that starts within its queue_timeout may run longer than it: the queue timeout ends where the call starts") {
+  Watchdog watchdog("a queue timeout of a call that started", 60s);
+  TempDir dir("fray-attribution-");
+  const fs::path runs = dir / "runs";
+  WorkerPool pool(probe_env(), quiet(WorkerPoolOptions{}.with_max_workers(1)));
+  REQUIRE(outcome_of(pool.call<int>("fray_probe.calls:add", 1, 2)) == answered("3"));  // a warm, idle worker
+  auto long_call = pool.call<double>(PythonCallOptions{}.with_queue_timeout(300ms),
+                                     "fray_probe.calls:mark_then_sleep", runs.string(), "long", 0.8);
+  CHECK(outcome_of(long_call) == answered("0.8"));
+  CHECK(runs_of(runs, "long") == 1);
+}
+
+TEST_CASE("a pool's call_queue_timeout applies to each of its calls, and a call's own queue_timeout wins") {
+  Watchdog watchdog("a pool's queue timeout", 60s);
+  TempDir dir("fray-attribution-");
+  const fs::path runs = dir / "runs";
+  WorkerPool pool(probe_env(), quiet(WorkerPoolOptions{}.with_max_workers(1).with_call_queue_timeout(200ms)));
+  auto slow = pool.call<double>("fray_probe.calls:mark_then_sleep", runs.string(), "slow", 1.0);
+  auto by_default = pool.call<std::string>("fray_probe.calls:mark", runs.string(), "default");
+  auto patient = pool.call<std::string>(PythonCallOptions{}.with_queue_timeout(30s), "fray_probe.calls:mark",
+                                        runs.string(), "patient");
+  const Outcome expired = outcome_of(by_default);
+  CHECK_MESSAGE(expired.kind == "PythonCallQueueTimeout", expired);
+  CHECK(outcome_of(slow) == answered("1"));
+  CHECK(outcome_of(patient) == answered("patient"));
+  CHECK(runs_of(runs, "default") == 0);
+  CHECK(runs_of(runs, "patient") == 1);
+}
+
 // --- 5. Cancelling a finished call does nothing ----------------------------
 
 TEST_CASE("cancel() of a call that already ran does nothing: it keeps its result, and the call running after it is not interrupted") {
@@ -468,7 +555,7 @@ TEST_CASE("quick calls do not wait behind a slow call while another worker of th
 
 // --- 9. Everything at once -------------------------------------------------
 
-TEST_CASE("under a random mix of quick, slow, crashing, timing-out and cancelled calls, each call runs as often as its outcome says") {
+TEST_CASE("under a random mix of quick, slow, crashing, timing-out, impatient and cancelled calls, each call runs as often as its outcome says") {
   Watchdog watchdog("the attribution stress test", 180s);
   constexpr unsigned kSeed = 20240612;
   constexpr int kCalls = 2000;
@@ -479,7 +566,7 @@ TEST_CASE("under a random mix of quick, slow, crashing, timing-out and cancelled
   const fs::path runs = dir / "runs";
   WorkerPool pool(probe_env(), quiet(WorkerPoolOptions{}.with_max_workers(2)));
 
-  enum class Kind { instant, slow, crash, timeout, cancelled };
+  enum class Kind { instant, slow, crash, timeout, cancelled, impatient };
   struct Call {
     Kind kind = Kind::instant;
     double seconds = 0;
@@ -532,6 +619,11 @@ TEST_CASE("under a random mix of quick, slow, crashing, timing-out and cancelled
     } else if (roll < 31) {
       call.kind = Kind::slow;
       call.seconds = millis(1, 20) / 1000.0;
+    } else if (roll < 36) {
+      // It may wait a few milliseconds to start, then runs for a few.
+      call.kind = Kind::impatient;
+      call.seconds = millis(0, 5) / 1000.0;
+      options.with_queue_timeout(std::chrono::milliseconds(millis(1, 10)));
     }
     call.future = pool.call<int>(options, "fray_probe.calls:stress_step", runs.string(), id, call.seconds, crash);
     if (call.kind == Kind::cancelled) {
@@ -552,8 +644,8 @@ TEST_CASE("under a random mix of quick, slow, crashing, timing-out and cancelled
   };
   std::vector<std::string> wrong;
   int answers = 0, crashes = 0, timeouts = 0, cancelled_before_start = 0, cancelled_while_running = 0,
-      finished_before_cancel = 0;
-  const char* kind_names[] = {"instant", "slow", "crash", "timeout", "cancelled"};
+      finished_before_cancel = 0, started_in_time = 0, never_started = 0;
+  const char* kind_names[] = {"instant", "slow", "crash", "timeout", "cancelled", "impatient"};
   for (int id = 0; id < kCalls; ++id) {
     const Call& call = calls[id];
     const int n = runs_of_call(id);
@@ -585,6 +677,15 @@ TEST_CASE("under a random mix of quick, slow, crashing, timing-out and cancelled
           (n == 0 ? cancelled_before_start : cancelled_while_running) += right;
         }
         break;
+      case Kind::impatient:
+        if (outcome == answered(std::to_string(id))) {
+          right = n == 1;
+          started_in_time += right;
+        } else {
+          right = outcome.kind == "PythonCallQueueTimeout" && n == 0;
+          never_started += right;
+        }
+        break;
     }
     if (!right) {
       wrong.push_back(fmt::format("call {} ({}, {} s) ran {} time(s) and ended with {}: {}", id,
@@ -592,9 +693,10 @@ TEST_CASE("under a random mix of quick, slow, crashing, timing-out and cancelled
     }
   }
   MESSAGE(fmt::format("seed {}: {} calls: {} answered, {} crashed, {} timed out, {} cancelled before starting, {} "
-                      "cancelled while running, {} finished before their cancel, {} wrong",
+                      "cancelled while running, {} finished before their cancel, {} started within their queue "
+                      "timeout, {} never started, {} wrong",
                       kSeed, kCalls, answers, crashes, timeouts, cancelled_before_start, cancelled_while_running,
-                      finished_before_cancel, wrong.size()));
+                      finished_before_cancel, started_in_time, never_started, wrong.size()));
   std::string shown;
   for (std::size_t i = 0; i < std::min<std::size_t>(wrong.size(), 15); ++i) shown += "\n  " + wrong[i];
   CHECK_MESSAGE(wrong.empty(), wrong.size(), " calls ran or ended wrongly; the first ones:", shown);

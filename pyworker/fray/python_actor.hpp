@@ -64,8 +64,8 @@ class PythonActor {
   Future<R> call(std::string_view method, Args&&... args) const {
     return call<R>(PythonCallOptions{}, method, std::forward<Args>(args)...);
   }
-  // Unset options.max_retries and timeout are the actor's max_task_retries
-  // and call_timeout.
+  // Unset options.max_retries, timeout and queue_timeout are the actor's
+  // max_task_retries, call_timeout and call_queue_timeout.
   template <class R = boost::json::value, class... Args>
   Future<R> call(PythonCallOptions options, std::string_view method, Args&&... args) const {
     if (!ref_) return detail::failed_call<R>(std::make_exception_ptr(Error("empty fray PythonActor handle")));
@@ -80,6 +80,7 @@ class PythonActor {
     }
     if (!options.max_retries) options.max_retries = core.options().max_task_retries;
     if (!options.timeout) options.timeout = core.options().call_timeout;
+    if (!options.queue_timeout) options.queue_timeout = core.options().call_queue_timeout;
     auto* call = detail::new_call<R>(std::move(request), options, ref_->core);
     Future<R> future(call);
     detail::actor_submit(core, call);

@@ -54,6 +54,12 @@ struct PythonCallOptions {
   // can, via ctx.run). Unset: 0 for a pool, the actor's max_task_retries
   // for an actor (so setting only a timeout keeps the actor's retries).
   std::optional<int> max_retries;
+  // The longest it may wait to start: in the pool, queued in a busy worker,
+  // behind an actor's other calls. Past it the call fails with
+  // PythonCallQueueTimeout and never runs (one that the worker starts as
+  // fray takes it back runs as usual); once started, only `timeout` counts.
+  // Unset: the pool's or actor's call_queue_timeout, else no limit.
+  std::optional<std::chrono::milliseconds> queue_timeout;
 
   // Any duration type; saturated at fray::never_duration (100 years: never), so
   // hours::max() means never rather than overflowing milliseconds.
@@ -63,13 +69,23 @@ struct PythonCallOptions {
     return *this;
   }
   PythonCallOptions& with_max_retries(int value) { max_retries = value; return *this; }
+  template <class Rep, class Period>
+  PythonCallOptions& with_queue_timeout(std::chrono::duration<Rep, Period> value) {
+    queue_timeout = clamp_duration<std::chrono::milliseconds>(value);
+    return *this;
+  }
 
-  // Throws InvalidOptions for a timeout of 0 or less, or max_retries below
+  // Throws InvalidOptions for a timeout or queue_timeout of 0 or less, or max_retries below
   // -1 (a call fails with it, never sent).
   void check() const {
     if (timeout && timeout->count() <= 0) {
       throw InvalidOptions(fmt::format("PythonCallOptions::timeout must be above 0 (got {} ms; 100 years or more means never)",
                                        timeout->count()));
+    }
+    if (queue_timeout && queue_timeout->count() <= 0) {
+      throw InvalidOptions(fmt::format(
+          "PythonCallOptions::queue_timeout must be above 0 (got {} ms; 100 years or more means never)",
+          queue_timeout->count()));
     }
     if (max_retries && *max_retries < -1) {
       throw InvalidOptions(fmt::format("PythonCallOptions::max_retries must be -1 (always) or more (got {})", *max_retries));

@@ -62,6 +62,14 @@ class PythonCallTimeout : public Error {
   using Error::Error;
 };
 
+// The call did not start within its queue timeout
+// (PythonCallOptions::queue_timeout): it never ran, and no worker was
+// touched. A PythonCallTimeout, so code that catches timeouts catches both.
+class PythonCallQueueTimeout : public PythonCallTimeout {
+ public:
+  using PythonCallTimeout::PythonCallTimeout;
+};
+
 // A request or a result is larger than the frame size limit
 // (WorkerPoolOptions::max_frame_bytes); nothing crashed, the worker stays.
 class FrameTooLarge : public Error {

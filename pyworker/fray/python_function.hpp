@@ -37,6 +37,7 @@ CallState<R>* new_call(std::string request, const PythonCallOptions& options, co
   call->request = std::move(request);
   call->timeout = options.timeout;
   call->retries_left = options.max_retries.value_or(0);
+  if (options.queue_timeout) call->limit_wait(*options.queue_timeout);
   call->set_owner(owner);
   call->arm_cancel();
   return call;

@@ -1,7 +1,10 @@
 // What a Python worker process gets, for pools and actors alike: env vars on
 // top of the env's own, a working directory, where its output goes, the
-// frame size limit, and how long a cancelled call has to stop.
+// frame size limit, how long a cancelled call has to stop, and the calls'
+// default timeouts.
 #pragma once
+
+#include <fmt/format.h>
 
 #include <chrono>
 #include <cstddef>
@@ -11,8 +14,9 @@
 #include <string>
 #include <utility>
 
-#include "fray/worker_log.hpp"
 #include "fray/duration_limit.hpp"
+#include "fray/errors.hpp"
+#include "fray/worker_log.hpp"
 
 namespace fray {
 
@@ -33,6 +37,8 @@ struct WorkerProcessOptions {
   std::chrono::milliseconds cancel_grace = std::chrono::seconds(2);
   // A default timeout for every call (PythonCallOptions::timeout wins).
   std::optional<std::chrono::milliseconds> call_timeout;
+  // A default queue timeout for every call (PythonCallOptions::queue_timeout wins).
+  std::optional<std::chrono::milliseconds> call_queue_timeout;
 
   Self& with_env(std::string key, std::string value) { env[std::move(key)] = std::move(value); return self(); }
   Self& with_cwd(std::filesystem::path dir) { cwd = std::move(dir); return self(); }
@@ -48,6 +54,21 @@ struct WorkerProcessOptions {
   Self& with_call_timeout(std::chrono::duration<Rep, Period> timeout) {
     call_timeout = clamp_duration<std::chrono::milliseconds>(timeout);
     return self();
+  }
+  template <class Rep, class Period>
+  Self& with_call_queue_timeout(std::chrono::duration<Rep, Period> timeout) {
+    call_queue_timeout = clamp_duration<std::chrono::milliseconds>(timeout);
+    return self();
+  }
+
+  // Throws InvalidOptions for a call_timeout or call_queue_timeout of 0 or
+  // less (the pool or actor is not made).
+  void check_call_defaults() const {
+    for (auto [name, value] : {std::pair{"call_timeout", call_timeout}, std::pair{"call_queue_timeout", call_queue_timeout}}) {
+      if (value && value->count() <= 0) {
+        throw InvalidOptions(fmt::format("{} must be above 0 (got {} ms; 100 years or more means never)", name, value->count()));
+      }
+    }
   }
 
  private:

@@ -15,6 +15,7 @@
 #include <type_traits>
 
 #include "fray/detail/shared_state.hpp"
+#include "fray/duration_limit.hpp"
 #include "fray/errors.hpp"
 
 namespace fray::detail {
@@ -33,6 +34,10 @@ class PendingCall : public CancelHook {
   // Which expected duration the pool routes it by (its function's).
   std::size_t route_key = 0;
   std::optional<std::chrono::milliseconds> timeout;
+  // PythonCallOptions::queue_timeout, and the time it must start by (unset
+  // once it has started: a retry is not held to it).
+  std::optional<std::chrono::milliseconds> queue_timeout;
+  std::optional<std::chrono::steady_clock::time_point> start_by;
   int retries_left = 0;  // -1: unlimited (Ray's max_retries=-1)
   // Set on the I/O thread: cancel() reached it.
   bool cancelling = false;
@@ -49,6 +54,16 @@ class PendingCall : public CancelHook {
   std::uint64_t seq = 0;
   bool started = false;
   std::chrono::steady_clock::time_point started_at{};
+
+  // From now on, it may wait `limit` to start (100 years or more: forever).
+  void limit_wait(std::chrono::milliseconds limit) noexcept {
+    queue_timeout = limit;
+    if (!is_never(limit)) start_by = std::chrono::steady_clock::now() + limit;
+  }
+  // It has not started, and its start deadline has passed.
+  bool start_overdue(std::chrono::steady_clock::time_point now) const noexcept {
+    return !started && start_by && now >= *start_by;
+  }
 
   // Takes one retry after a crash; false when none is left.
   bool take_retry() noexcept {

@@ -44,7 +44,7 @@ class PoolCore final : public WorkerOwner {
   void on_looked(WorkerProcess& worker) override;
   void on_exit(WorkerProcess& worker, const WorkerExit& exit, Unfinished unfinished, Completions& done) override;
   void on_log(const WorkerLogLine& line) override;
-  bool unqueue_locked(PendingCall* call) override;
+  std::deque<PendingCall*>& waiting_locked() override { return queue_; }
   std::vector<std::shared_ptr<WorkerProcess>> workers_locked() override { return workers_; }
 
  private:

@@ -49,7 +49,7 @@ class PythonActorCore final : public WorkerOwner {
   void on_withdrawn(WorkerProcess& worker, PendingCall* call, Completions& done) override;
   void on_exit(WorkerProcess& worker, const WorkerExit& exit, Unfinished unfinished, Completions& done) override;
   void on_log(const WorkerLogLine& line) override;
-  bool unqueue_locked(PendingCall* call) override;
+  std::deque<PendingCall*>& waiting_locked() override { return waiting_; }
   std::vector<std::shared_ptr<WorkerProcess>> workers_locked() override;
 
  private:

@@ -44,63 +44,11 @@
 #include "fray/detail/pending_call.hpp"
 #include "fray/detail/worker_io.hpp"
 #include "fray/detail/worker_journal.hpp"
+#include "fray/detail/worker_owner.hpp"
 #include "fray/detail/worker_protocol.hpp"
 #include "fray/worker_log.hpp"
 
 namespace fray::detail {
-
-class WorkerProcess;
-
-// What completing calls looks like once the owner's mutex is released.
-struct Completion {
-  PendingCall* call;
-  std::variant<boost::json::value, std::exception_ptr> outcome;
-};
-using Completions = std::vector<Completion>;
-void run_completions(Completions& done) noexcept;
-
-// How a worker ended.
-struct WorkerExit {
-  int pid = 0;
-  std::optional<int> exit_code, signal;
-  std::vector<std::string> last_stderr;
-  // Why fray killed it, if it did: timeout and cancel name the running call's
-  // fate (a call that started after the kill was decided gets none).
-  enum class Cause { none, timeout, cancel, shutdown, retire } cause = Cause::none;
-  std::string launch_error;  // set when it never ran
-  std::uint64_t calls_started = 0;  // by this process, ever
-};
-
-// The calls a worker's exit left without an answer.
-struct Unfinished {
-  PendingCall* running = nullptr;        // it had started: WorkerExit::cause is its fate
-  std::deque<PendingCall*> not_started;  // they never ran: sent again, no attempt spent
-};
-
-// A pool or an actor: decides what workers do.
-class WorkerOwner : public std::enable_shared_from_this<WorkerOwner> {
- public:
-  virtual ~WorkerOwner() = default;
-  std::mutex mutex;
-
-  // All on the I/O thread with `mutex` held. Answers of `worker` were paired
-  // with their calls (`done` completes them after unlocking).
-  virtual void on_answered(WorkerProcess& worker, Completions& done) = 0;
-  // The watch timer read the journal of `worker` (every few milliseconds
-  // while it has calls expected to be short): a chance to move calls.
-  virtual void on_looked(WorkerProcess&) {}
-  // `worker` gave `call` back unstarted, as withdraw_locked() asked.
-  virtual void on_withdrawn(WorkerProcess& worker, PendingCall* call, Completions& done) = 0;
-  // The worker is gone and reaped.
-  virtual void on_exit(WorkerProcess& worker, const WorkerExit& exit, Unfinished unfinished, Completions& done) = 0;
-  // Without the mutex.
-  virtual void on_log(const WorkerLogLine& line) = 0;
-  // cancel() on a call's future, on the I/O thread, without the mutex.
-  void cancel(PendingCall* call);
-  // Is `call` queued here (not sent to a worker)? Then take it out.
-  virtual bool unqueue_locked(PendingCall* call) = 0;
-  virtual std::vector<std::shared_ptr<WorkerProcess>> workers_locked() = 0;
-};
 
 struct WorkerLaunch {
   std::string python;            // the env's bin/python
