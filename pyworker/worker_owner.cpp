@@ -64,6 +64,12 @@ void WorkerOwner::cancel(PendingCall* call) {
 }
 
 
+WorkerOwner::~WorkerOwner() {
+  // The start timer is the I/O thread's: it is destroyed there (which
+  // cancels its wait), not beside a wait that may be completing.
+  if (start_timer_) asio::post(worker_io(), [timer = std::shared_ptr<asio::steady_timer>(std::move(start_timer_))] {});
+}
+
 bool WorkerOwner::unqueue_locked(PendingCall* call) {
   std::deque<PendingCall*>& waiting = waiting_locked();
   auto it = std::find(waiting.begin(), waiting.end(), call);

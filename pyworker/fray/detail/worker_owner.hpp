@@ -57,7 +57,7 @@ std::exception_ptr queue_timeout_error(const PendingCall& call);
 
 class WorkerOwner : public std::enable_shared_from_this<WorkerOwner> {
  public:
-  virtual ~WorkerOwner() = default;
+  virtual ~WorkerOwner();
   std::mutex mutex;
 
   // All on the I/O thread with `mutex` held. Answers of `worker` were paired
