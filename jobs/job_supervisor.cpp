@@ -458,9 +458,18 @@ class Supervisor {
   JobInfo info_;
 };
 
+// A spare's output goes to its job's supervisor.log once it has one.
+void write_output_to(const std::string& log) {
+  const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+  if (fd < 0) throw std::system_error(errno, std::generic_category(), "opening " + log);
+  ::dup2(fd, 1);
+  ::dup2(fd, 2);
+  ::close(fd);
+}
+
 }  // namespace
 
-int supervise_job() {
+int supervise_job(bool spare) {
   sigset_t handled;
   sigemptyset(&handled);
   for (int signal : {SIGTERM, SIGINT, SIGHUP, SIGUSR1}) sigaddset(&handled, signal);
@@ -476,12 +485,14 @@ int supervise_job() {
   ::close_range(4, ~0U, 0);
   try {
     const std::string text = read_stdin();
+    if (spare && text.empty()) return 0;  // sent away unused
     const int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (null >= 0) {
       ::dup2(null, 0);
       ::close(null);
     }
     const json::object input = detail::parse_job_json(text).as_object();
+    if (spare) write_output_to(std::string(input.at("supervisor_log").as_string()));
     Events& events = *new Events;  // the watcher thread may outlive everything else
     Supervisor supervisor(input, events);
     supervisor.record();

@@ -6,7 +6,6 @@
 #include <sys/inotify.h>
 #include <sys/stat.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,6 +29,7 @@
 #include "fray/detail/job_json.hpp"
 #include "fray/detail/job_ledger.hpp"
 #include "fray/detail/job_supervisor.hpp"
+#include "fray/detail/supervisor_launch.hpp"
 
 #ifndef FRAY_JOB_SUPERVISOR_BUILD_PATH
 #error "FRAY_JOB_SUPERVISOR_BUILD_PATH must be defined by the build"
@@ -103,43 +103,14 @@ struct Pipe {
   }
 };
 
-// Starts the supervisor in a session of its own; it forks once and its
-// first process exits, so the supervisor is nobody's child here and
-// outlives this process. Returns once it is reaped.
-void spawn_supervisor(const detail::JobDirectory& dir, int input_fd, int ready_fd) {
-  const std::string& program = detail::job_supervisor_path();
-  const std::string log = (dir.root() / "supervisor.log").string();
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, input_fd, 0);
-  posix_spawn_file_actions_addopen(&actions, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
-  posix_spawn_file_actions_adddup2(&actions, 1, 2);
-  posix_spawn_file_actions_adddup2(&actions, ready_fd, 3);
-  posix_spawnattr_t attr;
-  posix_spawnattr_init(&attr);
-  sigset_t none, all;
-  sigemptyset(&none);
-  sigfillset(&all);
-  posix_spawnattr_setsigmask(&attr, &none);
-  posix_spawnattr_setsigdefault(&attr, &all);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
-  const std::string mode = "supervise";
-  char* argv[] = {const_cast<char*>(program.c_str()), const_cast<char*>(mode.c_str()), nullptr};
-  pid_t pid = 0;
-  const int error = ::posix_spawn(&pid, program.c_str(), &actions, &attr, argv, environ);
-  posix_spawn_file_actions_destroy(&actions);
-  posix_spawnattr_destroy(&attr);
-  if (error != 0) throw JobError(fmt::format("fray: starting the job supervisor {}: {}", program, std::strerror(error)));
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-  }
-}
-
 std::string format_cpu(double cpu) { return fmt::format("{}", cpu); }
 
 }  // namespace
 
 namespace detail {
+
+SpareSupervisorSlot::SpareSupervisorSlot() = default;
+SpareSupervisorSlot::~SpareSupervisorSlot() = default;
 
 const std::string& job_supervisor_path() {
   static const std::string path = [] {
@@ -260,13 +231,9 @@ JobId LocalCluster::launch(const JobRequest& request) {
       input["submitter_pid"] = ::getpid();
       input["submitter_start_time"] = detail::process_start_time(::getpid());
     }
-    Pipe to_supervisor, ready;
-    spawn_supervisor(dir, to_supervisor.read.get(), ready.write.get());
-    to_supervisor.read.reset();
-    ready.write.reset();
-    write_all(to_supervisor.write.get(), boost::json::serialize(input));
-    to_supervisor.write.reset();
-    const std::string answer = read_all(ready.read.get());
+    const fs::path log = dir.root() / "supervisor.log";
+    input["supervisor_log"] = log.string();
+    const std::string answer = start_supervisor(boost::json::serialize(input), log);
     if (answer != "ok\n") {
       const std::string log = detail::read_file(dir.root() / "supervisor.log").value_or("");
       throw JobError(fmt::format("job '{}': its supervisor did not start{}{}", request.name, log.empty() ? "" : ": ", log));
@@ -276,6 +243,35 @@ JobId LocalCluster::launch(const JobRequest& request) {
     throw;
   }
   return dir.id();
+}
+
+// The job's supervisor: a spare started ahead if one fits, else a fresh
+// one. From its second launch on, a cluster keeps a spare for the next.
+std::string LocalCluster::start_supervisor(const std::string& input, const fs::path& log) {
+  std::unique_ptr<detail::SpareSupervisor> spare;
+  bool keep_spare = false;
+  {
+    std::lock_guard lock(spares_->mutex);
+    spare = std::move(spares_->spare);
+    keep_spare = options_.keep_spare_supervisor && ++spares_->launches >= 2;
+  }
+  std::optional<std::string> answer;
+  if (spare) answer = spare->hand(input);
+  spare.reset();  // one that could not take the job is sent away
+  if (!answer) {
+    Pipe to_supervisor, ready;
+    detail::spawn_supervisor(log, to_supervisor.read.get(), ready.write.get());
+    to_supervisor.read.reset();
+    ready.write.reset();
+    write_all(to_supervisor.write.get(), input);
+    to_supervisor.write.reset();
+    answer = read_all(ready.read.get());
+  }
+  if (keep_spare) {
+    std::lock_guard lock(spares_->mutex);
+    if (!spares_->spare) spares_->spare = detail::SpareSupervisor::start(jobs_dir_);
+  }
+  return *answer;
 }
 
 JobInfo LocalCluster::poll(const JobId& id) {

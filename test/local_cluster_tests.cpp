@@ -23,6 +23,7 @@ using namespace std::chrono_literals;
 namespace {
 
 const std::string kJobProbe = FRAY_BUILD_DIR "/test/job_runtime_probe";
+const std::string kClusterDriver = FRAY_BUILD_DIR "/test/local_cluster_driver";
 
 // A jobs directory of its own and a cluster of 2 cpus on it; stops what
 // is still running when it goes, so no test leaves a job behind.
@@ -79,6 +80,24 @@ JobInfo wait_until(Cluster& cluster, const JobId& id, JobStatus status) {
   }, 30s);
   return info;
 }
+
+// The pids of the spare supervisors (started ahead, by
+// keep_spare_supervisor) of the cluster at `jobs_dir`, with the one
+// running a job it took.
+std::vector<int> spare_supervisors(const fs::path& jobs_dir) {
+  std::vector<int> pids;
+  for (const auto& name : entries("/proc")) {
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    std::string cmdline = read_text("/proc/" + name + "/cmdline");
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    const int pid = std::atoi(name.c_str());
+    if (cmdline.find(" spare " + jobs_dir.string() + " ") != std::string::npos && !process_gone(pid)) pids.push_back(pid);
+  }
+  return pids;
+}
+
+// Runs `request` on `cluster` to its end.
+JobInfo run_job(LocalCluster& cluster, const JobRequest& request) { return cluster.wait(cluster.launch(request), 30s); }
 
 }  // namespace
 
@@ -500,4 +519,92 @@ TEST_CASE("under a umask of 002 the jobs fray makes in a new cache are private, 
   const ShellResult created = shell(umask + fray_command(cache, fmt::format("venv create --quiet --python {}", kSystemPython)));
   INFO(created.err);
   CHECK(created.status == 0);
+}
+
+// --- Supervisors started ahead (keep_spare_supervisor) ----------------------
+
+TEST_CASE("a spare supervisor runs its job with the submitter's environment and directory at launch, not those it started with") {
+  Watchdog watchdog("a spare supervisor's environment", 90s);
+  Jobs jobs;
+  ::unsetenv("FRAY_SPARE_PROBE");
+  // From the second launch on, the cluster keeps a spare, started now.
+  REQUIRE(run_job(jobs.cluster, shell_job("first", "true")).status == JobStatus::succeeded);
+  REQUIRE(run_job(jobs.cluster, shell_job("second", "true")).status == JobStatus::succeeded);
+  REQUIRE(eventually([&] { return spare_supervisors(jobs.dir.path()).size() == 1; }));
+  TempDir elsewhere("fray-jobs-cwd-");
+  const fs::path before = fs::current_path();
+  ::setenv("FRAY_SPARE_PROBE", "changed", 1);
+  fs::current_path(elsewhere.path());
+  const JobRequest probe = shell_job("probe", "echo \"probe=$FRAY_SPARE_PROBE\"; pwd");
+  const JobId third = jobs.cluster.launch(probe);
+  const JobId fourth = jobs.cluster.launch(probe);  // the spare started after the change
+  fs::current_path(before);
+  ::unsetenv("FRAY_SPARE_PROBE");
+  for (const JobId& id : {third, fourth}) {
+    REQUIRE(jobs.cluster.wait(id, 30s).status == JobStatus::succeeded);
+    const std::string logs = jobs.cluster.logs(id);
+    CHECK_MESSAGE(has_line(logs, "[replica-0] probe=changed"), logs);
+    CHECK_MESSAGE(has_line(logs, "[replica-0] " + elsewhere.path().string()), logs);
+  }
+}
+
+TEST_CASE("a cluster keeps one spare supervisor from its second launch on, and none outlives the cluster") {
+  Watchdog watchdog("spare supervisors' lifetime", 90s);
+  TempDir dir("fray-jobs-");
+  {
+    LocalCluster cluster(LocalClusterOptions{}.with_jobs_dir(dir.path()).with_cpu(2).with_gpu(0));
+    REQUIRE(run_job(cluster, shell_job("one", "true")).status == JobStatus::succeeded);
+    CHECK(spare_supervisors(dir.path()).empty());  // a program that launches once starts no spare
+    for (const char* name : {"two", "three", "four"}) {
+      REQUIRE(run_job(cluster, shell_job(name, "true")).status == JobStatus::succeeded);
+      // The one that ran the job has ended; the next is waiting.
+      CHECK(eventually([&] { return spare_supervisors(dir.path()).size() == 1; }));
+    }
+  }
+  CHECK(eventually([&] { return spare_supervisors(dir.path()).empty(); }));
+  CHECK(zombie_children() == 0);
+  // Sent away unused, it wrote nothing: only the four jobs are there.
+  LocalCluster again(LocalClusterOptions{}.with_jobs_dir(dir.path()));
+  CHECK(again.list().size() == 4);
+}
+
+TEST_CASE("with keep_spare_supervisor off, no supervisor is started ahead") {
+  Watchdog watchdog("no spare supervisor", 90s);
+  TempDir dir("fray-jobs-");
+  LocalCluster cluster(LocalClusterOptions{}.with_jobs_dir(dir.path()).with_cpu(2).with_gpu(0).with_spare_supervisor(false));
+  for (const char* name : {"one", "two", "three"}) {
+    REQUIRE(run_job(cluster, shell_job(name, "true")).status == JobStatus::succeeded);
+  }
+  CHECK(spare_supervisors(dir.path()).empty());
+}
+
+TEST_CASE("a spare supervisor killed by someone is replaced, and the launch it would have served still runs once") {
+  Watchdog watchdog("a killed spare supervisor", 90s);
+  Jobs jobs;
+  REQUIRE(run_job(jobs.cluster, shell_job("first", "true")).status == JobStatus::succeeded);
+  REQUIRE(run_job(jobs.cluster, shell_job("second", "true")).status == JobStatus::succeeded);
+  std::vector<int> spares;
+  REQUIRE(eventually([&] { return (spares = spare_supervisors(jobs.dir.path())).size() == 1; }));
+  REQUIRE(::kill(spares[0], SIGKILL) == 0);
+  REQUIRE(eventually([&] { return process_gone(spares[0]); }));
+  const fs::path ran = jobs.dir / "ran";
+  const JobInfo info = run_job(jobs.cluster, shell_job("after", fmt::format("echo x >> {}", ran.string())));
+  CHECK(info.status == JobStatus::succeeded);
+  CHECK(read_text(ran) == "x\n");
+  CHECK(eventually([&] { return spare_supervisors(jobs.dir.path()).size() == 1; }));  // a new one waits
+}
+
+TEST_CASE("a program killed with SIGKILL leaves no spare supervisor behind") {
+  Watchdog watchdog("a killed program's spare supervisor", 90s);
+  TempDir dir("fray-jobs-");
+  const fs::path ready = dir / "ready", jobs_dir = dir / "jobs";
+  pid_t driver = 0;
+  const std::string out = ready.string(), jobs_arg = jobs_dir.string();
+  const char* argv[] = {kClusterDriver.c_str(), jobs_arg.c_str(), "3", out.c_str(), nullptr};
+  REQUIRE(::posix_spawn(&driver, kClusterDriver.c_str(), nullptr, nullptr, const_cast<char**>(argv), environ) == 0);
+  REQUIRE(eventually([&] { return read_text(ready) == "ready\n"; }, 60s));
+  REQUIRE(eventually([&] { return spare_supervisors(jobs_dir).size() == 1; }));
+  ::kill(driver, SIGKILL);
+  ::waitpid(driver, nullptr, 0);
+  CHECK(eventually([&] { return spare_supervisors(jobs_dir).empty(); }));
 }

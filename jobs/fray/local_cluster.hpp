@@ -41,12 +41,20 @@ struct LocalClusterOptions {
   bool die_with_submitter = false;
   // SIGTERM to SIGKILL when a job is terminated.
   std::chrono::milliseconds kill_grace = std::chrono::seconds(5);
+  // From its second launch on, keep one job supervisor started ahead of the
+  // next launch: its start-up (about 2 ms here, most of a launch) is then
+  // paid while this program goes on. It runs its job as a fresh one would:
+  // it serves only if this process's environment, directory, ids, umask
+  // and limits are as they were when it started, and it exits with this
+  // program if no job came. Off: each launch starts its own.
+  bool keep_spare_supervisor = true;
 
   LocalClusterOptions& with_jobs_dir(std::filesystem::path dir) { jobs_dir = std::move(dir); return *this; }
   LocalClusterOptions& with_cpu(double cores) { cpu = cores; return *this; }
   LocalClusterOptions& with_ram(std::uint64_t bytes) { ram = bytes; return *this; }
   LocalClusterOptions& with_gpu(int count) { gpu = count; return *this; }
   LocalClusterOptions& with_die_with_submitter(bool value = true) { die_with_submitter = value; return *this; }
+  LocalClusterOptions& with_spare_supervisor(bool value = true) { keep_spare_supervisor = value; return *this; }
   // Any duration type; saturated at fray::never_duration (100 years: never), so
   // hours::max() means never rather than overflowing milliseconds.
   template <class Rep, class Period>
@@ -60,6 +68,15 @@ struct LocalClusterOptions {
 };
 
 namespace detail {
+class SpareSupervisor;
+// The supervisor a cluster keeps started ahead (keep_spare_supervisor).
+struct SpareSupervisorSlot {
+  std::mutex mutex;
+  std::unique_ptr<SpareSupervisor> spare;
+  std::uint64_t launches = 0;
+  SpareSupervisorSlot();
+  ~SpareSupervisorSlot();
+};
 // inotify descriptors kept for reuse (see local_cluster.cpp).
 class InotifyPool {
  public:
@@ -98,9 +115,13 @@ class LocalCluster final : public Cluster {
   int gpu_capacity() const noexcept { return gpu_; }
 
  private:
+  // Starts the job's supervisor with `input`; what it answered.
+  std::string start_supervisor(const std::string& input, const std::filesystem::path& log);
+
   LocalClusterOptions options_;
   std::filesystem::path jobs_dir_;
   std::unique_ptr<detail::InotifyPool> inotify_ = std::make_unique<detail::InotifyPool>();
+  std::unique_ptr<detail::SpareSupervisorSlot> spares_ = std::make_unique<detail::SpareSupervisorSlot>();
   double cpu_ = 0;
   std::uint64_t ram_ = 0;
   int gpu_ = 0;

@@ -1,0 +1,69 @@
+// Starting fray-job-supervisor, the detached process that runs one local
+// job: at once for a launch, or ahead of the next launch (a spare).
+//
+// A supervisor's exec, dynamic loading and start-up cost about 2 ms of CPU
+// here, most of a local launch of `true`. A spare has paid that before the
+// launch that needs it: it waits for its job on a socket. It serves only
+// if this process is still as it was when the spare started (environment,
+// working directory, and what InheritedSettings compares: ids, groups,
+// umask, limits), because a supervisor runs its job with what it
+// inherited; otherwise it is sent away and a fresh one started. When this
+// process ends first, by any means, the spare sees end of file and exits
+// without a trace.
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <fray/detail/child_launch.hpp>
+
+#include "fray/detail/unique_fd.hpp"
+
+namespace fray::detail {
+
+// Starts the supervisor in a session of its own, reading its job's input
+// on `input_fd`, answering on `ready_fd`, its output appended to `log`.
+// It forks once and its first process exits, so the supervisor is nobody's
+// child here and outlives this process. Returns once that first process is
+// reaped. Throws JobError when it cannot be started.
+void spawn_supervisor(const std::filesystem::path& log, int input_fd, int ready_fd);
+
+class SpareSupervisor {
+ public:
+  // Starts one for the cluster at `jobs_dir` (named on its command line, so
+  // `ps` says whose spare it is); its start-up runs while this process goes
+  // on. nullptr when it cannot be started: the next launch starts its
+  // supervisor as usual.
+  static std::unique_ptr<SpareSupervisor> start(const std::filesystem::path& jobs_dir);
+  SpareSupervisor(const SpareSupervisor&) = delete;
+  // Sends it away unused (it exits at end of file) and reaps its first process.
+  ~SpareSupervisor();
+
+  // Gives it a job's input (with "supervisor_log", where its output goes
+  // from then on). Returns what it answered on its ready pipe ("ok\n" once
+  // the job is recorded), or nullopt when it cannot take the job: it is
+  // gone, or this process has changed since it started. Then start one as
+  // usual: nothing of the job has reached it.
+  std::optional<std::string> hand(std::string_view input);
+
+ private:
+  SpareSupervisor() = default;
+  bool still_fits() const;
+
+  pid_t first_ = -1;  // its first process, which exits once it has forked
+  UniqueFd input_, ready_;
+  InheritedSettings settings_;
+  std::vector<std::string> environment_;
+  std::string cwd_;
+};
+
+// What the supervisor's command line says it is to do.
+inline constexpr std::string_view kSupervisorSpareMode = "spare";
+
+}  // namespace fray::detail
