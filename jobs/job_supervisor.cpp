@@ -484,6 +484,8 @@ int supervise_job(bool spare) {
   if (pid > 0) ::_exit(0);
   ::close_range(4, ~0U, 0);
   try {
+    // Its job's first replica will not wait for a child guard to start.
+    if (spare) start_process_guard_ahead();
     const std::string text = read_stdin();
     if (spare && text.empty()) return 0;  // sent away unused
     const int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);

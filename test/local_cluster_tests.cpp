@@ -8,6 +8,8 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <set>
+
 #include <fray/fray.hpp>
 #include <fray/jobs.hpp>
 
@@ -551,6 +553,7 @@ TEST_CASE("a spare supervisor runs its job with the submitter's environment and 
 TEST_CASE("a cluster keeps one spare supervisor from its second launch on, and none outlives the cluster") {
   Watchdog watchdog("spare supervisors' lifetime", 90s);
   TempDir dir("fray-jobs-");
+  std::set<int> spares;
   {
     LocalCluster cluster(LocalClusterOptions{}.with_jobs_dir(dir.path()).with_cpu(2).with_gpu(0));
     REQUIRE(run_job(cluster, shell_job("one", "true")).status == JobStatus::succeeded);
@@ -559,10 +562,15 @@ TEST_CASE("a cluster keeps one spare supervisor from its second launch on, and n
       REQUIRE(run_job(cluster, shell_job(name, "true")).status == JobStatus::succeeded);
       // The one that ran the job has ended; the next is waiting.
       CHECK(eventually([&] { return spare_supervisors(dir.path()).size() == 1; }));
+      for (int pid : spare_supervisors(dir.path())) spares.insert(pid);
     }
   }
   CHECK(eventually([&] { return spare_supervisors(dir.path()).empty(); }));
   CHECK(zombie_children() == 0);
+  // Nor the child guard each started ahead for its job's first replica.
+  for (int pid : spares) {
+    CHECK(eventually([&] { return processes_mentioning(fmt::format("fray-child-guard 3 {} ", pid)) == 0; }));
+  }
   // Sent away unused, it wrote nothing: only the four jobs are there.
   LocalCluster again(LocalClusterOptions{}.with_jobs_dir(dir.path()));
   CHECK(again.list().size() == 4);

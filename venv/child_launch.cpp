@@ -438,6 +438,16 @@ void keep_idle_guards() noexcept {
   idle_guards.owner = ::getpid();
 }
 
+void start_idle_guard() noexcept {
+  if (!idle_guards.wanted) return;
+  try {
+    ChildLaunch none;  // names the child in spawn_guard's errors only
+    idle_guards.give_back(spawn_guard(none));
+  } catch (...) {
+    // The launch will start one, and say why if it cannot.
+  }
+}
+
 int finish_child(LaunchedChild& child, bool signalled) noexcept {
   if (child.control < 0) {
     const int status = kill_tree_and_reap(child.guard);

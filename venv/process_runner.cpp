@@ -83,6 +83,9 @@ enum class StopReason { none, timeout, cancelled, closed };
 
 asio::io_context& process_context() { return ProcessThread::instance().io(); }
 bool on_process_thread() noexcept { return ProcessThread::instance().is_current(); }
+void start_process_guard_ahead() {
+  asio::post(process_context(), [] { start_idle_guard(); });
+}
 
 // One running process: launched, read, timed and reaped on the process
 // thread; the future's cancel hook posts a stop there.

@@ -104,6 +104,12 @@ int abandon_child(LaunchedChild& child) noexcept;
 // launches' children must be finished (finish_child) on it too.
 void keep_idle_guards() noexcept;
 
+// On a thread that keeps idle guards: starts one now, so that its next
+// launch does not wait for a guard to start (a job supervisor started
+// ahead does this while it waits for its job). Failing, it does nothing:
+// the launch starts its guard as usual.
+void start_idle_guard() noexcept;
+
 // Where fray-child-guard is: $FRAY_CHILD_GUARD, else the build tree, else
 // the install prefix. Throws ProcessLaunchFailed when it is in none.
 const std::string& child_guard_path();

@@ -60,5 +60,8 @@ Future<ProcessResult> start_process(ProcessSpec spec, RunOptions options,
 // The event loop processes are supervised on.
 boost::asio::io_context& process_context();
 bool on_process_thread() noexcept;
+// Starts a child guard on the process thread ahead of the next
+// start_process (start_idle_guard), and returns at once.
+void start_process_guard_ahead();
 
 }  // namespace fray::detail
