@@ -2,6 +2,7 @@
 // the cache. `fray --help` and each command's --help say everything.
 #include <fray/jobs.hpp>
 #include <fray/venv.hpp>
+#include <fray/version.hpp>
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
@@ -530,7 +531,7 @@ int dispatch(std::vector<std::string> argv) {
   }
   if (command == "--version" || command == "-V") {
     if (!args.done()) args.fail(fmt::format("unexpected argument '{}' after --version", args.peek()));
-    fmt::print("fray {}\n", FRAY_VERSION);
+    fmt::print("fray {}\n", fray::version());
     return 0;
   }
   if (command == "run") return command_run(ArgReader("fray run", args.rest()));
