@@ -159,9 +159,9 @@ const std::string& job_supervisor_path() {
     return std::string();
   }();
   if (path.empty() || !is_executable_file(path)) {
-    throw JobError(fmt::format("fray's job supervisor is not in {}; set FRAY_JOB_SUPERVISOR to its path (or FRAY_PREFIX "
-                               "to fray's install prefix)",
-                               describe_candidates(job_supervisor_candidates())));
+    throw JobError(fmt::format("fray's job supervisor {}; set FRAY_JOB_SUPERVISOR to its path (or FRAY_PREFIX to "
+                               "fray's install prefix)",
+                               not_found_in(job_supervisor_candidates())));
   }
   return path;
 }

@@ -30,9 +30,9 @@ std::string worker_script_path() {
   for (const fs::path& candidate : candidates) {
     if (fs::is_regular_file(candidate, ec)) return candidate.string();
   }
-  throw WorkerProgramNotFound(fmt::format("fray's Python worker program is not in {}; set FRAY_WORKER_SCRIPT to its path "
-                                          "(or FRAY_PREFIX to fray's install prefix)",
-                                          describe_candidates(candidates)));
+  throw WorkerProgramNotFound(fmt::format("fray's Python worker program {}; set FRAY_WORKER_SCRIPT to its path (or "
+                                          "FRAY_PREFIX to fray's install prefix)",
+                                          not_found_in(candidates)));
 }
 
 }  // namespace fray::detail

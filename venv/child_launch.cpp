@@ -379,9 +379,9 @@ const std::string& child_guard_path() {
     if (const char* configured = std::getenv("FRAY_CHILD_GUARD"); configured != nullptr && *configured != '\0') {
       throw ProcessLaunchFailed(fmt::format("FRAY_CHILD_GUARD={} is not an executable file", configured));
     }
-    throw ProcessLaunchFailed(fmt::format("fray's child guard program is not in {}; set FRAY_CHILD_GUARD to its path "
-                                          "(or FRAY_PREFIX to fray's install prefix)",
-                                          describe_candidates(child_guard_candidates())));
+    throw ProcessLaunchFailed(fmt::format("fray's child guard program {}; set FRAY_CHILD_GUARD to its path (or "
+                                          "FRAY_PREFIX to fray's install prefix)",
+                                          not_found_in(child_guard_candidates())));
   }
   return *found;
 }

@@ -4,6 +4,7 @@
 #include <link.h>
 
 #include <cstdlib>
+#include <iterator>
 #include <optional>
 #include <system_error>
 
@@ -71,6 +72,16 @@ std::optional<fs::path> build_root(const fs::path& module_dir) {
   return std::nullopt;
 }
 
+std::string install_dirs_text() {
+  std::string text;
+  const char* dirs[] = {FRAY_INSTALL_DIRS};
+  for (std::size_t i = 0; i < std::size(dirs); ++i) {
+    if (i > 0) text += i + 1 == std::size(dirs) ? " or " : ", ";
+    text += dirs[i];
+  }
+  return text;
+}
+
 struct Locations {
   std::vector<fs::path> prefixes;
   std::optional<fs::path> build_root;
@@ -97,9 +108,12 @@ std::vector<fs::path> fray_file_candidates(const FrayFile& file) {
   return candidates;
 }
 
-std::string describe_candidates(const std::vector<fs::path>& candidates) {
-  if (candidates.empty()) return "nowhere: fray is neither under an install prefix nor in a build tree";
-  std::string text;
+std::string not_found_in(const std::vector<fs::path>& candidates) {
+  if (candidates.empty()) {
+    return "was not found (" + module_file().string() + " is neither in an install prefix's " +
+           install_dirs_text() + " nor in a Meson build tree)";
+  }
+  std::string text = "is not in ";
   for (std::size_t i = 0; i < candidates.size(); ++i) {
     if (i > 0) text += i + 1 == candidates.size() ? " or " : ", ";
     text += candidates[i].string();

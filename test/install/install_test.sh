@@ -57,6 +57,8 @@ for file in include/fray/fray.hpp include/fray/python.hpp include/fray/jobs.hpp 
   share/doc/fray/README.md; do
   [[ -e $prefix/$file ]] || fail "the install has no $file"
 done
+grep -q '^prefix=${pcfiledir}/' "$prefix/$libdir/pkgconfig/fray.pc" ||
+  fail "fray.pc's prefix is not relative to its place: configure with -Dpkgconfig.relocatable=true"
 ls "$prefix/$libdir"/libfray.* >/dev/null || fail "the install has no libfray"
 # No installed file names the machine's source or build tree.
 if grep -rlF -e "$src/" -e "$build/" "$prefix"; then fail "installed files name the build machine's trees (above)"; fi
@@ -108,6 +110,30 @@ sum=$(hide_trees "$prefix/bin/fray" call "${env_options[@]}" fray_probe.calls:ad
 job=$(hide_trees "$prefix/bin/fray" job submit -- /bin/echo job ran) || fail "fray job submit"
 hide_trees "$prefix/bin/fray" job wait "$job" || fail "fray job wait $job"
 [[ $(hide_trees "$prefix/bin/fray" job logs "$job") == *"job ran"* ]] || fail "fray job logs $job"
+
+step "a program outside the prefix: a clear error, then found through FRAY_PREFIX"
+# bin/fray has fray linked in statically, as a user's program may: copied
+# elsewhere, it is in no prefix and no build tree.
+mkdir "$tmp/elsewhere"
+cp "$prefix/bin/fray" "$tmp/elsewhere/fray"
+status=0
+hide_trees "$tmp/elsewhere/fray" call "${env_options[@]}" fray_probe.calls:add 2 3 >"$tmp/out" 2>"$tmp/err" || status=$?
+echo "exit status $status: $(cat "$tmp/err")"
+[[ $status -ne 0 && ! -s $tmp/out ]] || fail "fray outside its prefix exited $status, printing '$(cat "$tmp/out")'"
+grep -qF "program was not found ($tmp/elsewhere/fray is neither in an install prefix's" "$tmp/err" ||
+  fail "fray outside its prefix does not say which of its files it cannot find, nor why"
+sum=$(FRAY_PREFIX=$prefix hide_trees "$tmp/elsewhere/fray" call "${env_options[@]}" fray_probe.calls:add 2 3) ||
+  fail "fray call with FRAY_PREFIX"
+[[ $sum == 5 ]] || fail "fray call with FRAY_PREFIX printed '$sum', not 5"
+
+step "an install without its worker program: the error names where it looked"
+rm "$prefix/share/fray/fray_worker.py"
+status=0
+hide_trees "$prefix/bin/fray" call "${env_options[@]}" fray_probe.calls:add 2 3 >"$tmp/out" 2>"$tmp/err" || status=$?
+echo "exit status $status: $(cat "$tmp/err")"
+[[ $status -ne 0 && ! -s $tmp/out ]] || fail "fray call without fray_worker.py exited $status, printing '$(cat "$tmp/out")'"
+grep -qF "fray's Python worker program is not in $prefix/share/fray/fray_worker.py; set FRAY_WORKER_SCRIPT" "$tmp/err" ||
+  fail "fray call without fray_worker.py does not name $prefix/share/fray/fray_worker.py"
 
 if [[ $hidden == no ]]; then exit 77; fi
 echo "install test: all passed in ${SECONDS}s"

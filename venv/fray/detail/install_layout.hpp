@@ -35,7 +35,8 @@ struct FrayFile {
 // nor run from its build tree (the caller's error names them all).
 std::vector<std::filesystem::path> fray_file_candidates(const FrayFile& file);
 
-// The places, joined for an error message: "A, B or C" (or "nowhere: ...").
-std::string describe_candidates(const std::vector<std::filesystem::path>& candidates);
+// For an error message, after "fray's X program ": "is not in A, B or C",
+// or, with no candidates, "was not found (MODULE is neither ...)".
+std::string not_found_in(const std::vector<std::filesystem::path>& candidates);
 
 }  // namespace fray::detail
