@@ -46,6 +46,9 @@ options:
 environment:
   FRAY_CACHE_DIR   where envs are cached (else $XDG_CACHE_HOME/fray, else ~/.cache/fray;
                    it must be yours, see `fray venv --help`)
+  FRAY_PREFIX      fray's install prefix, for a fray outside it (fray finds its helper
+                   programs and fray_worker.py from its own place: <prefix>/bin/fray
+                   uses <prefix>/libexec/fray and <prefix>/share/fray)
 
 Durations of 100 years or more mean never; sizes go up to 8E (8 EiB).
 `fray run` exits with its command's status.
