@@ -15,6 +15,7 @@ src=$(realpath "$1")
 build=$(realpath "$2")
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/fray-install-test-XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
+case $tmp/ in "$src"/* | "$build"/*) echo "FAILED: TMPDIR ($tmp) is inside the trees this test hides" >&2; exit 1 ;; esac
 # Nothing may point fray at its files but the layout itself.
 unset FRAY_WORKER_SCRIPT FRAY_CHILD_GUARD FRAY_JOB_SUPERVISOR FRAY_PREFIX PKG_CONFIG_PATH CMAKE_PREFIX_PATH
 export FRAY_CACHE_DIR=$tmp/work/cache  # the envs (built once, shared) and the jobs' records
@@ -39,6 +40,7 @@ hide_trees() {
   [[ $build == "$src"/* ]] || mounts+=" && mount -t tmpfs none \"\$2\""
   local as_root=(unshare --mount)
   [[ $(id -u) -eq 0 ]] || as_root=(unshare --map-root-user --mount)
+  # shellcheck disable=SC2016  # expanded by the inner sh
   "${as_root[@]}" sh -c "$mounts"' && shift 2 && [ ! -e "$0" ] && exec "$@"' "$src/meson.build" "$src" "$build" "$@"
 }
 if ! hide_trees true 2>"$tmp/unshare.err"; then
@@ -57,6 +59,7 @@ for file in include/fray/fray.hpp include/fray/python.hpp include/fray/jobs.hpp 
   share/doc/fray/README.md; do
   [[ -e $prefix/$file ]] || fail "the install has no $file"
 done
+# shellcheck disable=SC2016  # pkg-config's variable, literally
 grep -q '^prefix=${pcfiledir}/' "$prefix/$libdir/pkgconfig/fray.pc" ||
   fail "fray.pc's prefix is not relative to its place: configure with -Dpkgconfig.relocatable=true"
 ls "$prefix/$libdir"/libfray.* >/dev/null || fail "the install has no libfray"
