@@ -12,8 +12,8 @@
 //   - a build tree: the nearest directory above the module holding
 //     meson-private/ is a Meson build root, and fray's part of it is there
 //     (at the top, or under subprojects/ when fray is a subproject).
-// FRAY_PREFIX names the prefix instead (a program linked with the static
-// library and living outside fray's prefix).
+// FRAY_PREFIX, when set, names a prefix tried first (for a program linked
+// with the static library that lives outside fray's prefix).
 #pragma once
 
 #include <filesystem>
