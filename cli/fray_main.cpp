@@ -2,6 +2,7 @@
 // the cache. `fray --help` and each command's --help say everything.
 #include <fray/jobs.hpp>
 #include <fray/venv.hpp>
+#include <fray/version.hpp>
 #include <fmt/chrono.h>
 #include <fmt/format.h>
 
@@ -45,6 +46,9 @@ options:
 environment:
   FRAY_CACHE_DIR   where envs are cached (else $XDG_CACHE_HOME/fray, else ~/.cache/fray;
                    it must be yours, see `fray venv --help`)
+  FRAY_PREFIX      fray's install prefix, for a fray outside it (fray finds its helper
+                   programs and fray_worker.py from its own place: <prefix>/bin/fray
+                   uses <prefix>/libexec/fray and <prefix>/share/fray)
 
 Durations of 100 years or more mean never; sizes go up to 8E (8 EiB).
 `fray run` exits with its command's status.
@@ -530,7 +534,7 @@ int dispatch(std::vector<std::string> argv) {
   }
   if (command == "--version" || command == "-V") {
     if (!args.done()) args.fail(fmt::format("unexpected argument '{}' after --version", args.peek()));
-    fmt::print("fray {}\n", FRAY_VERSION);
+    fmt::print("fray {}\n", fray::version());
     return 0;
   }
   if (command == "run") return command_run(ArgReader("fray run", args.rest()));

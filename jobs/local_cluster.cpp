@@ -22,6 +22,7 @@
 #include <fray/detail/env_spec.hpp>
 #include <fray/detail/child_environment.hpp>
 #include <fray/detail/fs_util.hpp>
+#include "fray/detail/install_layout.hpp"
 #include "fray/detail/unique_fd.hpp"
 
 #include "fray/byte_size.hpp"
@@ -31,11 +32,11 @@
 #include "fray/detail/job_supervisor.hpp"
 #include "fray/detail/supervisor_launch.hpp"
 
-#ifndef FRAY_JOB_SUPERVISOR_BUILD_PATH
-#error "FRAY_JOB_SUPERVISOR_BUILD_PATH must be defined by the build"
+#ifndef FRAY_JOB_SUPERVISOR_BUILT
+#error "FRAY_JOB_SUPERVISOR_BUILT (fray-job-supervisor in fray's build tree, relative) must be defined by the build"
 #endif
-#ifndef FRAY_JOB_SUPERVISOR_INSTALL_PATH
-#error "FRAY_JOB_SUPERVISOR_INSTALL_PATH must be defined by the build"
+#ifndef FRAY_JOB_SUPERVISOR_INSTALLED
+#error "FRAY_JOB_SUPERVISOR_INSTALLED (libexec/fray/fray-job-supervisor, relative to the prefix) must be defined by the build"
 #endif
 
 extern char** environ;
@@ -112,19 +113,26 @@ namespace detail {
 SpareSupervisorSlot::SpareSupervisorSlot() = default;
 SpareSupervisorSlot::~SpareSupervisorSlot() = default;
 
+namespace {
+std::vector<fs::path> job_supervisor_candidates() {
+  return fray_file_candidates(FrayFile{FRAY_JOB_SUPERVISOR_INSTALLED, FRAY_JOB_SUPERVISOR_BUILT});
+}
+}  // namespace
+
 const std::string& job_supervisor_path() {
   static const std::string path = [] {
     if (const char* configured = std::getenv("FRAY_JOB_SUPERVISOR"); configured != nullptr && *configured != '\0') {
       return std::string(configured);
     }
-    for (const char* candidate : {FRAY_JOB_SUPERVISOR_BUILD_PATH, FRAY_JOB_SUPERVISOR_INSTALL_PATH}) {
-      if (is_executable_file(candidate)) return std::string(candidate);
+    for (const fs::path& candidate : job_supervisor_candidates()) {
+      if (is_executable_file(candidate)) return candidate.string();
     }
     return std::string();
   }();
   if (path.empty() || !is_executable_file(path)) {
-    throw JobError(fmt::format("fray's job supervisor is in neither {} nor {}; set FRAY_JOB_SUPERVISOR to its path",
-                               FRAY_JOB_SUPERVISOR_BUILD_PATH, FRAY_JOB_SUPERVISOR_INSTALL_PATH));
+    throw JobError(fmt::format("fray's job supervisor {}; set FRAY_JOB_SUPERVISOR to its path (or FRAY_PREFIX to "
+                               "fray's install prefix)",
+                               not_found_in(job_supervisor_candidates())));
   }
   return path;
 }

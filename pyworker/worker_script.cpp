@@ -5,13 +5,14 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "fray/detail/install_layout.hpp"
 #include "fray/python_errors.hpp"
 
-#ifndef FRAY_WORKER_SOURCE_PATH
-#error "FRAY_WORKER_SOURCE_PATH (pyworker/fray_worker.py in the source tree) must be defined by the build"
+#ifndef FRAY_WORKER_BUILT
+#error "FRAY_WORKER_BUILT (fray_worker.py's copy in fray's build tree, relative) must be defined by the build"
 #endif
-#ifndef FRAY_WORKER_INSTALL_PATH
-#error "FRAY_WORKER_INSTALL_PATH (share/fray/fray_worker.py under the prefix) must be defined by the build"
+#ifndef FRAY_WORKER_INSTALLED
+#error "FRAY_WORKER_INSTALLED (share/fray/fray_worker.py, relative to the prefix) must be defined by the build"
 #endif
 
 namespace fray::detail {
@@ -25,12 +26,13 @@ std::string worker_script_path() {
     }
     return fs::absolute(configured, ec).string();
   }
-  for (const char* candidate : {FRAY_WORKER_SOURCE_PATH, FRAY_WORKER_INSTALL_PATH}) {
-    if (fs::is_regular_file(candidate, ec)) return candidate;
+  const auto candidates = fray_file_candidates(FrayFile{FRAY_WORKER_INSTALLED, FRAY_WORKER_BUILT});
+  for (const fs::path& candidate : candidates) {
+    if (fs::is_regular_file(candidate, ec)) return candidate.string();
   }
-  throw WorkerProgramNotFound(fmt::format("fray's Python worker program is in neither {} nor {}; set FRAY_WORKER_SCRIPT "
-                                          "to its path",
-                                          FRAY_WORKER_SOURCE_PATH, FRAY_WORKER_INSTALL_PATH));
+  throw WorkerProgramNotFound(fmt::format("fray's Python worker program {}; set FRAY_WORKER_SCRIPT to its path (or "
+                                          "FRAY_PREFIX to fray's install prefix)",
+                                          not_found_in(candidates)));
 }
 
 }  // namespace fray::detail

@@ -644,7 +644,7 @@ TEST_CASE("fray call runs one Python call in an env, with positional and keyword
   CHECK(usage.status == 2);
 }
 
-TEST_CASE("the worker program is found in the source tree, or where FRAY_WORKER_SCRIPT says") {
+TEST_CASE("the worker program is found in the build tree, or where FRAY_WORKER_SCRIPT says") {
   TempDir dir("fray-pyworker-");
   const auto command_line_of = [](WorkerPool& pool) {
     std::string text = read_text(fmt::format("/proc/{}/cmdline", pool.call<int>("fray_probe.calls:pid").get()));
@@ -674,7 +674,7 @@ TEST_CASE("the worker program is found in the source tree, or where FRAY_WORKER_
   CHECK_THROWS_AS(WorkerPool(probe_env(1)), fray::WorkerProgramNotFound);
   ::unsetenv("FRAY_WORKER_SCRIPT");
   WorkerPool pool(probe_env(1), WorkerPoolOptions{}.with_max_workers(1));
-  CHECK(command_line_of(pool).find(FRAY_SOURCE_DIR "/pyworker") != std::string::npos);
+  CHECK(command_line_of(pool).find(FRAY_BUILD_DIR "/pyworker") != std::string::npos);
 }
 
 TEST_CASE("user code imports from the working directory, never from the worker's own") {

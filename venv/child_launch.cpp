@@ -21,14 +21,15 @@
 #include <utility>
 
 #include "fray/detail/child_guard.hpp"
+#include "fray/detail/install_layout.hpp"
 #include "fray/detail/posix_fd.hpp"
 #include "fray/venv_errors.hpp"
 
-#ifndef FRAY_CHILD_GUARD_BUILD_PATH
-#error "FRAY_CHILD_GUARD_BUILD_PATH (fray-child-guard in the build tree) must be defined by the build"
+#ifndef FRAY_CHILD_GUARD_BUILT
+#error "FRAY_CHILD_GUARD_BUILT (fray-child-guard in fray's build tree, relative) must be defined by the build"
 #endif
-#ifndef FRAY_CHILD_GUARD_INSTALL_PATH
-#error "FRAY_CHILD_GUARD_INSTALL_PATH (libexec/fray/fray-child-guard under the prefix) must be defined by the build"
+#ifndef FRAY_CHILD_GUARD_INSTALLED
+#error "FRAY_CHILD_GUARD_INSTALLED (libexec/fray/fray-child-guard, relative to the prefix) must be defined by the build"
 #endif
 
 namespace fray::detail {
@@ -42,14 +43,18 @@ bool is_executable_file(const char* path) {
   return std::filesystem::is_regular_file(path, ec) && ::access(path, X_OK) == 0;
 }
 
+std::vector<std::filesystem::path> child_guard_candidates() {
+  return fray_file_candidates(FrayFile{FRAY_CHILD_GUARD_INSTALLED, FRAY_CHILD_GUARD_BUILT});
+}
+
 std::optional<std::string> find_child_guard() {
   if (const char* configured = std::getenv("FRAY_CHILD_GUARD"); configured != nullptr && *configured != '\0') {
     if (!is_executable_file(configured)) return std::nullopt;
     std::error_code ec;
     return std::filesystem::absolute(configured, ec).string();
   }
-  for (const char* candidate : {FRAY_CHILD_GUARD_BUILD_PATH, FRAY_CHILD_GUARD_INSTALL_PATH}) {
-    if (is_executable_file(candidate)) return std::string(candidate);
+  for (const std::filesystem::path& candidate : child_guard_candidates()) {
+    if (is_executable_file(candidate.c_str())) return candidate.string();
   }
   return std::nullopt;
 }
@@ -374,9 +379,9 @@ const std::string& child_guard_path() {
     if (const char* configured = std::getenv("FRAY_CHILD_GUARD"); configured != nullptr && *configured != '\0') {
       throw ProcessLaunchFailed(fmt::format("FRAY_CHILD_GUARD={} is not an executable file", configured));
     }
-    throw ProcessLaunchFailed(fmt::format("fray's child guard program is in neither {} nor {}; set FRAY_CHILD_GUARD "
-                                          "to its path",
-                                          FRAY_CHILD_GUARD_BUILD_PATH, FRAY_CHILD_GUARD_INSTALL_PATH));
+    throw ProcessLaunchFailed(fmt::format("fray's child guard program {}; set FRAY_CHILD_GUARD to its path (or "
+                                          "FRAY_PREFIX to fray's install prefix)",
+                                          not_found_in(child_guard_candidates())));
   }
   return *found;
 }

@@ -12,4 +12,5 @@
 #include "fray/stream.hpp"
 #include "fray/task.hpp"
 #include "fray/task_options.hpp"
+#include "fray/version.hpp"
 #include "fray/wait.hpp"

@@ -18,8 +18,9 @@
 
 namespace fray::detail {
 
-// Where fray-job-supervisor is: FRAY_JOB_SUPERVISOR, else the build tree,
-// else libexec/fray under the prefix. Throws JobError when it is in none.
+// Where fray-job-supervisor is: FRAY_JOB_SUPERVISOR, else libexec/fray
+// under fray's prefix, else fray's build tree (fray/detail/install_layout.hpp).
+// Throws JobError when it is in none.
 const std::string& job_supervisor_path();
 
 // `spare`: started ahead of its job ("spare" above).

@@ -110,8 +110,9 @@ void keep_idle_guards() noexcept;
 // the launch starts its guard as usual.
 void start_idle_guard() noexcept;
 
-// Where fray-child-guard is: $FRAY_CHILD_GUARD, else the build tree, else
-// the install prefix. Throws ProcessLaunchFailed when it is in none.
+// Where fray-child-guard is: $FRAY_CHILD_GUARD, else libexec/fray under
+// fray's prefix, else fray's build tree (fray/detail/install_layout.hpp).
+// Throws ProcessLaunchFailed when it is in none.
 const std::string& child_guard_path();
 
 // Calls `on_exit` on `io`'s thread once a child has exited, without reaping
