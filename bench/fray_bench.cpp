@@ -92,8 +92,7 @@ std::vector<Suite> all_suites() {
         {"peer py_mp_pool_throughput", peer_py_mp_pool_throughput},
         {"peer py_loky_roundtrip", peer_py_loky_roundtrip},
         {"peer py_loky_throughput", peer_py_loky_throughput},
-        {"peer py_dask_roundtrip", peer_py_dask_roundtrip},
-        {"peer py_dask_throughput", peer_py_dask_throughput},
+        {"peer py_dask_roundtrip and py_dask_throughput", peer_py_dask},
         {"peer python_startup", peer_python_startup}},
        {}},
       {"venv",
@@ -125,13 +124,13 @@ void set_contract_peers(Report& report) {
   // site-packages on every start (python_startup), which a worker does not.
   report.compare("py_worker_cold_start", {"py_env_python_startup", "python_startup"});
   report.compare("py_worker_cold_start_big", {"py_env_python_startup", "python_startup"});
+  report.compare("job_local_roundtrip", {"process_spawn"});
   // venv_run_true is not in the contract: fray-bench's own baseline for
   // process_spawn_big_driver, the same runs from a small driver.
   report.compare("venv_run_true", {"py_subprocess", "process_spawn"});
   report.compare("process_spawn_big_driver", {"py_subprocess_big"});
   report.compare("venv_build_empty", {"venv_plain"});
   report.compare("venv_build_one_wheel", {"pip_install_one_wheel"});
-  report.compare("job_local_roundtrip", {"process_spawn"});
   report.compare("job_slurm_roundtrip", {"slurm_sbatch_wait"});
 }
 

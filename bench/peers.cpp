@@ -163,16 +163,7 @@ bool have_python(Report& report, const SuiteOptions& options, std::string_view a
 
 // Runs one of bench/python/*_peer.py with `python`, which prints
 // {"reps_ns": [[...], ...]}, {"samples_ns": [...]} or {"ops": N, "elapsed_ns": T}.
-Measurement run_python_peer(const SuiteOptions& options, const std::string& python, std::string_view script,
-                            std::string_view mode, std::size_t n, std::size_t warmup) {
-  const std::string path = python_script(script);
-  const ChildResult r = run_child(python, {"-I", path, std::string(mode), std::to_string(n), std::to_string(warmup),
-                                           std::to_string(kRepetitions)},
-                                  ChildStdout::capture, options.quick ? 120s : 600s);
-  if (r.exit_code != 0) {
-    throw std::runtime_error(fmt::format("{} {} {} exited with {}", python, path, mode, r.exit_code));
-  }
-  const boost::json::object result = parse_child_json(r, path);
+Measurement measurement_of(const boost::json::object& result) {
   auto numbers = [](const boost::json::value& list) {
     std::vector<std::int64_t> ns;
     ns.reserve(list.as_array().size());
@@ -189,6 +180,25 @@ Measurement run_python_peer(const SuiteOptions& options, const std::string& pyth
                     std::chrono::nanoseconds(result.at("elapsed_ns").to_number<std::int64_t>()));
 }
 
+boost::json::object run_python_script(const SuiteOptions& options, const std::string& python, std::string_view script,
+                                      std::string_view mode, std::size_t n, std::size_t warmup,
+                                      std::vector<std::string> extra = {}) {
+  const std::string path = python_script(script);
+  std::vector<std::string> args{"-I", path, std::string(mode), std::to_string(n), std::to_string(warmup),
+                                std::to_string(kRepetitions)};
+  args.insert(args.end(), extra.begin(), extra.end());
+  const ChildResult r = run_child(python, args, ChildStdout::capture, options.quick ? 120s : 600s);
+  if (r.exit_code != 0) {
+    throw std::runtime_error(fmt::format("{} {} {} exited with {}", python, path, mode, r.exit_code));
+  }
+  return parse_child_json(r, path);
+}
+
+Measurement run_python_peer(const SuiteOptions& options, const std::string& python, std::string_view script,
+                            std::string_view mode, std::size_t n, std::size_t warmup) {
+  return measurement_of(run_python_script(options, python, script, mode, n, warmup));
+}
+
 void record_python_peer(Report& report, const SuiteOptions& options, std::string_view area, std::string name,
                         std::string_view script, std::string_view mode, std::size_t n, std::size_t warmup) {
   if (!have_python(report, options, area, name)) return;
@@ -203,10 +213,12 @@ std::string python_with(const SuiteOptions& options, const std::string& module) 
   static std::map<std::string, std::string> found;
   if (auto it = found.find(module); it != found.end()) return it->second;
   std::string pick;
+  const std::string probe = fmt::format("import importlib.util, sys; sys.exit(importlib.util.find_spec('{}') is None)",
+                                        module);
   for (const std::string& python : {options.python, std::string("/usr/bin/python3")}) {
     if (python.empty() || ::access(python.c_str(), X_OK) != 0) continue;
     try {
-      const ChildResult r = run_child(python, {"-I", "-c", "import " + module}, ChildStdout::capture, 60s);
+      const ChildResult r = run_child(python, {"-I", "-c", probe}, ChildStdout::capture, 60s);
       if (r.exit_code == 0) {
         pick = python;
         break;
@@ -217,23 +229,35 @@ std::string python_with(const SuiteOptions& options, const std::string& module) 
   return found[module] = pick;
 }
 
-// A peer of a Python library: run with the interpreter that has it, named in
-// the row when it is not the default one; skipped (with why) when none has.
-void record_library_peer(Report& report, const SuiteOptions& options, std::string name, const std::string& module,
-                         std::string_view debian_package, std::string_view script, std::string_view mode,
-                         std::size_t n, std::size_t warmup) {
-  const std::string python = python_with(options, module);
+// The interpreter for a Python library's peers, or empty after naming them
+// skipped (with why) when no interpreter has it.
+std::string library_python(Report& report, const SuiteOptions& options, std::string_view peers,
+                           const std::string& module, std::string_view debian_package) {
+  std::string python = python_with(options, module);
   if (python.empty()) {
     report.skip("python-peers", fmt::format("{}: neither {} nor /usr/bin/python3 can import {} (Debian: apt-get install "
                                             "{}, or scripts/setup-debian)",
-                                            name, options.python.empty() ? "python3" : options.python, module,
+                                            peers, options.python.empty() ? "python3" : options.python, module,
                                             debian_package));
-    return;
   }
-  progress(fmt::format("peer {}: {} ops via {} with {}", name, n, script, python));
-  Measurement m = run_python_peer(options, python, script, mode, n, warmup);
+  return python;
+}
+
+// Names the interpreter in the row when it is not the default one.
+void record_library_row(Report& report, const SuiteOptions& options, std::string name, const std::string& python,
+                        Measurement m) {
   if (python != options.python) m.python = python;
   report.peer(std::move(name), std::move(m));
+}
+
+// A peer of a Python library: run with the interpreter that has it.
+void record_library_peer(Report& report, const SuiteOptions& options, std::string name, const std::string& module,
+                         std::string_view debian_package, std::string_view script, std::string_view mode,
+                         std::size_t n, std::size_t warmup) {
+  const std::string python = library_python(report, options, name, module, debian_package);
+  if (python.empty()) return;
+  progress(fmt::format("peer {}: {} ops via {} with {}", name, n, script, python));
+  record_library_row(report, options, std::move(name), python, run_python_peer(options, python, script, mode, n, warmup));
 }
 
 // Spawns and reaps `exe args` from a fresh fray-bench child (--spawn-peer),
@@ -374,14 +398,20 @@ void peer_py_loky_throughput(Report& report, const SuiteOptions& options) {
                       pick(options, 50'000, 5'000), pick(options, 500, 100));
 }
 
-void peer_py_dask_roundtrip(Report& report, const SuiteOptions& options) {
-  record_library_peer(report, options, "py_dask_roundtrip", "distributed", "python3-distributed", "dask_peer.py",
-                      "roundtrip", pick(options, 500, 100), pick(options, 20, 5));
-}
-
-void peer_py_dask_throughput(Report& report, const SuiteOptions& options) {
-  record_library_peer(report, options, "py_dask_throughput", "distributed", "python3-distributed", "dask_peer.py",
-                      "throughput", pick(options, 20'000, 1'000), pick(options, 200, 50));
+// Both rows from one cluster: starting and stopping one takes seconds.
+void peer_py_dask(Report& report, const SuiteOptions& options) {
+  const std::string python = library_python(report, options, "py_dask_roundtrip and py_dask_throughput", "distributed",
+                                            "python3-distributed");
+  if (python.empty()) return;
+  const std::size_t n = pick(options, 500, 100), n_throughput = pick(options, 20'000, 1'000);
+  progress(fmt::format("peer py_dask_roundtrip and py_dask_throughput: {} and {} ops via dask_peer.py with {}", n,
+                       n_throughput, python));
+  const boost::json::object result =
+      run_python_script(options, python, "dask_peer.py", "both", n, pick(options, 20, 5),
+                        {std::to_string(n_throughput), std::to_string(pick(options, 200, 50))});
+  record_library_row(report, options, "py_dask_roundtrip", python, measurement_of(result.at("roundtrip").as_object()));
+  record_library_row(report, options, "py_dask_throughput", python,
+                     measurement_of(result.at("throughput").as_object()));
 }
 
 void peer_py_subprocess(Report& report, const SuiteOptions& options) {

@@ -45,8 +45,8 @@ void peer_py_env_python_startup(Report& report, const SuiteOptions& options, con
 // options.python); skipped as "python-peers" when neither can.
 void peer_py_loky_roundtrip(Report& report, const SuiteOptions& options);
 void peer_py_loky_throughput(Report& report, const SuiteOptions& options);
-void peer_py_dask_roundtrip(Report& report, const SuiteOptions& options);
-void peer_py_dask_throughput(Report& report, const SuiteOptions& options);
+// py_dask_roundtrip and py_dask_throughput, from one cluster.
+void peer_py_dask(Report& report, const SuiteOptions& options);
 void peer_venv_plain(Report& report, const SuiteOptions& options);
 // subprocess.run(["true"]) from a small Python process, and from one holding
 // 4 GiB (the peers of venv_run_true and process_spawn_big_driver).
