@@ -23,8 +23,8 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <filesystem>
 #include <cstdio>
+#include <filesystem>
 #include <future>
 #include <map>
 #include <optional>
@@ -161,8 +161,8 @@ bool have_python(Report& report, const SuiteOptions& options, std::string_view a
   return false;
 }
 
-// Runs one of bench/python/*_peer.py with `python`, which prints
-// {"reps_ns": [[...], ...]}, {"samples_ns": [...]} or {"ops": N, "elapsed_ns": T}.
+// What one of bench/python/*_peer.py printed: {"reps_ns": [[...], ...]},
+// {"samples_ns": [...]} or {"ops": N, "elapsed_ns": T}.
 Measurement measurement_of(const boost::json::object& result) {
   auto numbers = [](const boost::json::value& list) {
     std::vector<std::int64_t> ns;
@@ -180,6 +180,8 @@ Measurement measurement_of(const boost::json::object& result) {
                     std::chrono::nanoseconds(result.at("elapsed_ns").to_number<std::int64_t>()));
 }
 
+// Runs bench/python/`script` with `python` (MODE N WARMUP REPS, then
+// `extra`); the JSON object it printed.
 boost::json::object run_python_script(const SuiteOptions& options, const std::string& python, std::string_view script,
                                       std::string_view mode, std::size_t n, std::size_t warmup,
                                       std::vector<std::string> extra = {}) {
