@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
+#include <filesystem>
+#include <system_error>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,15 +24,20 @@ using namespace fray::bench;
 constexpr std::string_view usage_text = R"(usage: fray-bench [--suite NAME]... [--json FILE] [--quick] [--python EXE] [--help]
 
 Measures fray's scheduling latency, throughput and cost, and the peers a user
-would pick instead (std::async, Asio, Python pools and subprocess, venv, pip,
-fork/exec), in the same run. Progress goes to stderr, the table to stdout.
+would pick instead (oneTBB, CAF, std::async, Asio, Python's multiprocessing,
+joblib's loky, Dask, subprocess, venv, pip, fork/exec), in the same run, and
+prints each metric beside the strongest peer of the same operation. Progress
+goes to stderr, the table to stdout.
 
 options:
   --suite NAME   run one suite; repeat to run several (default: all)
                    all     every suite below, in this order
                    core    tasks on the sync and thread-pool contexts
-                   actors  C++ actor calls
-                   python  calls into Python workers
+                           (peers: oneTBB, Asio, std::async)
+                   actors  C++ actor calls (peers: CAF, Asio)
+                   python  calls into Python workers (peers: loky, Dask,
+                           multiprocessing; those a Python lacks run with
+                           /usr/bin/python3 when it has them)
                    venv    isolated Python environments
                    jobs    local jobs
                  python and venv also start processes while fray-bench (and
@@ -39,7 +46,8 @@ options:
   --quick        shorten every suite: `--suite all --quick` ends in under 60 s
   --python EXE   interpreter for the Python peers (a path, or a name looked up
                  on PATH); default: python3 on PATH, resolved to the
-                 interpreter it runs
+                 interpreter it runs; it builds the envs and the probe
+                 wheel (with the standard library only)
   --help         print this help and exit
 
 exit status: 0 when every suite ran, 1 when one could not (the reason is on
@@ -63,17 +71,28 @@ std::vector<Suite> all_suites() {
   return {
       {"core",
        {{"fray core metrics", run_core_suite},
+        {"peer tbb_task_group_roundtrip", peer_tbb_task_group_roundtrip},
+        {"peer tbb_enqueue_roundtrip", peer_tbb_enqueue_roundtrip},
+        {"peer tbb_throughput", peer_tbb_throughput},
+        {"peer tbb_nested_roundtrip", peer_tbb_nested_roundtrip},
         {"peer std_async_roundtrip", peer_std_async_roundtrip},
         {"peer asio_post_roundtrip", peer_asio_post_roundtrip},
         {"peer asio_cospawn_throughput", peer_asio_cospawn_throughput},
         {"peer py_threadpool_roundtrip", peer_py_threadpool_roundtrip},
         {"peer py_threadpool_throughput", peer_py_threadpool_throughput}},
        {}},
-      {"actors", {{"fray actor metrics", run_actors_suite}}, {}},
+      {"actors",
+       {{"fray actor metrics", run_actors_suite},
+        {"peer caf_request_roundtrip", peer_caf_request_roundtrip},
+        {"peer caf_throughput", peer_caf_throughput}},
+       {}},
       {"python",
        {{"fray python metrics", run_python_suite},
         {"peer py_mp_pool_roundtrip", peer_py_mp_pool_roundtrip},
         {"peer py_mp_pool_throughput", peer_py_mp_pool_throughput},
+        {"peer py_loky_roundtrip", peer_py_loky_roundtrip},
+        {"peer py_loky_throughput", peer_py_loky_throughput},
+        {"peer py_dask_roundtrip and py_dask_throughput", peer_py_dask},
         {"peer python_startup", peer_python_startup}},
        {}},
       {"venv",
@@ -87,25 +106,39 @@ std::vector<Suite> all_suites() {
   };
 }
 
-// Which peer each contract metric is compared against in the table; a suite
-// may override with report.set_peer_for.
+// The peers of each metric: the same operation done the way a user would
+// otherwise do it. The table and the JSON's "peer" name the strongest one a
+// run measured; a peer's "against" is the first metric it is listed for.
 void set_contract_peers(Report& report) {
-  report.set_peer_for("task_roundtrip_pool", "asio_post_roundtrip");
-  report.set_peer_for("task_throughput_pool", "asio_cospawn_throughput");
-  report.set_peer_for("actor_call_roundtrip", "asio_post_roundtrip");
-  report.set_peer_for("actor_call_throughput", "asio_cospawn_throughput");
-  report.set_peer_for("py_call_roundtrip", "py_mp_pool_roundtrip");
-  report.set_peer_for("py_call_throughput", "py_mp_pool_throughput");
-  report.set_peer_for("py_worker_cold_start", "python_startup");
-  report.set_peer_for("py_worker_cold_start_big", "python_startup");
+  report.compare("task_roundtrip_pool", {"tbb_task_group_roundtrip", "tbb_enqueue_roundtrip", "asio_post_roundtrip",
+                                         "std_async_roundtrip", "py_threadpool_roundtrip"});
+  report.compare("task_throughput_pool", {"tbb_throughput", "asio_cospawn_throughput", "py_threadpool_throughput"});
+  report.compare("nested_get_roundtrip", {"tbb_nested_roundtrip"});
+  report.compare("actor_call_roundtrip_pool", {"caf_request_roundtrip", "asio_post_roundtrip"});
+  report.compare("actor_call_roundtrip", {"asio_post_roundtrip"});
+  report.compare("actor_call_throughput", {"caf_throughput", "asio_cospawn_throughput"});
+  report.compare("actor_call_throughput_sync", {"asio_cospawn_throughput"});
+  report.compare("py_call_roundtrip", {"py_loky_roundtrip", "py_dask_roundtrip", "py_mp_pool_roundtrip"});
+  report.compare("py_call_throughput", {"py_loky_throughput", "py_dask_throughput", "py_mp_pool_throughput"});
+  // A worker runs the env's own interpreter: the base one loads its own
+  // site-packages on every start (python_startup), which a worker does not.
+  report.compare("py_worker_cold_start", {"py_env_python_startup", "python_startup"});
+  report.compare("py_worker_cold_start_big", {"py_env_python_startup", "python_startup"});
+  report.compare("job_local_roundtrip", {"process_spawn"});
   // venv_run_true is not in the contract: fray-bench's own baseline for
   // process_spawn_big_driver, the same runs from a small driver.
-  report.set_peer_for("venv_run_true", "py_subprocess");
-  report.set_peer_for("process_spawn_big_driver", "py_subprocess_big");
-  report.set_peer_for("venv_build_empty", "venv_plain");
-  report.set_peer_for("venv_build_one_wheel", "pip_install_one_wheel");
-  report.set_peer_for("job_local_roundtrip", "process_spawn");
-  report.set_peer_for("job_slurm_roundtrip", "slurm_sbatch_wait");
+  report.compare("venv_run_true", {"py_subprocess", "process_spawn"});
+  report.compare("process_spawn_big_driver", {"py_subprocess_big"});
+  report.compare("venv_build_empty", {"venv_plain"});
+  report.compare("venv_build_one_wheel", {"pip_install_one_wheel"});
+  report.compare("job_slurm_roundtrip", {"slurm_sbatch_wait"});
+}
+
+// This executable, for peers that must run from a small process of their own.
+std::string self_executable() {
+  std::error_code ec;
+  const auto path = std::filesystem::read_symlink("/proc/self/exe", ec);
+  return ec ? std::string() : path.string();
 }
 
 struct Command {
@@ -184,6 +217,15 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Internal: fray-bench's own child for the spawn peers (peers.hpp).
+  if (argc >= 2 && std::string_view(argv[1]) == "--spawn-peer") {
+    try {
+      return spawn_peer_child(std::vector<std::string>(argv + 2, argv + argc));
+    } catch (const std::exception& e) {
+      std::fprintf(stderr, "fray-bench --spawn-peer: %s\n", e.what());
+      return 1;
+    }
+  }
   const Command cmd = parse_command(argc, argv);
   if (cmd.help) {
     std::fputs(usage_text.data(), stdout);
@@ -192,6 +234,7 @@ int main(int argc, char** argv) {
 
   SuiteOptions options;
   options.quick = cmd.quick;
+  options.self_exe = self_executable();
   if (!cmd.python.empty()) {
     options.python = resolve_python(cmd.python);
     if (options.python.empty()) usage_error(fmt::format("--python {}: no such executable", cmd.python));

@@ -23,8 +23,10 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <filesystem>
 #include <future>
+#include <map>
 #include <optional>
 #include <stdexcept>
 #include <system_error>
@@ -159,32 +161,125 @@ bool have_python(Report& report, const SuiteOptions& options, std::string_view a
   return false;
 }
 
-// Runs one of bench/python/*_peer.py, which prints either {"samples_ns": [...]}
-// or {"ops": N, "elapsed_ns": T}.
-Measurement run_python_peer(const SuiteOptions& options, std::string_view script, std::string_view mode,
-                            std::size_t n, std::size_t warmup) {
-  const std::string path = python_script(script);
-  const ChildResult r = run_child(options.python, {"-I", path, std::string(mode), std::to_string(n), std::to_string(warmup)},
-                                  ChildStdout::capture, options.quick ? 120s : 600s);
-  if (r.exit_code != 0) {
-    throw std::runtime_error(fmt::format("{} {} {} exited with {}", options.python, path, mode, r.exit_code));
-  }
-  const boost::json::object result = parse_child_json(r, path);
-  if (const auto* samples = result.if_contains("samples_ns")) {
+// What one of bench/python/*_peer.py printed: {"reps_ns": [[...], ...]},
+// {"samples_ns": [...]} or {"ops": N, "elapsed_ns": T}.
+Measurement measurement_of(const boost::json::object& result) {
+  auto numbers = [](const boost::json::value& list) {
     std::vector<std::int64_t> ns;
-    ns.reserve(samples->as_array().size());
-    for (const auto& s : samples->as_array()) ns.push_back(s.to_number<std::int64_t>());
-    return latency_from_samples(std::move(ns));
+    ns.reserve(list.as_array().size());
+    for (const auto& s : list.as_array()) ns.push_back(s.to_number<std::int64_t>());
+    return ns;
+  };
+  if (const auto* reps = result.if_contains("reps_ns")) {
+    std::vector<std::vector<std::int64_t>> all;
+    for (const auto& rep : reps->as_array()) all.push_back(numbers(rep));
+    return latency_from_reps(all);
   }
+  if (const auto* samples = result.if_contains("samples_ns")) return latency_from_samples(numbers(*samples));
   return throughput(result.at("ops").to_number<std::uint64_t>(),
                     std::chrono::nanoseconds(result.at("elapsed_ns").to_number<std::int64_t>()));
+}
+
+// Runs bench/python/`script` with `python` (MODE N WARMUP REPS, then
+// `extra`); the JSON object it printed.
+boost::json::object run_python_script(const SuiteOptions& options, const std::string& python, std::string_view script,
+                                      std::string_view mode, std::size_t n, std::size_t warmup,
+                                      std::vector<std::string> extra = {}) {
+  const std::string path = python_script(script);
+  std::vector<std::string> args{"-I", path, std::string(mode), std::to_string(n), std::to_string(warmup),
+                                std::to_string(kRepetitions)};
+  args.insert(args.end(), extra.begin(), extra.end());
+  const ChildResult r = run_child(python, args, ChildStdout::capture, options.quick ? 120s : 600s);
+  if (r.exit_code != 0) {
+    throw std::runtime_error(fmt::format("{} {} {} exited with {}", python, path, mode, r.exit_code));
+  }
+  return parse_child_json(r, path);
+}
+
+Measurement run_python_peer(const SuiteOptions& options, const std::string& python, std::string_view script,
+                            std::string_view mode, std::size_t n, std::size_t warmup) {
+  return measurement_of(run_python_script(options, python, script, mode, n, warmup));
 }
 
 void record_python_peer(Report& report, const SuiteOptions& options, std::string_view area, std::string name,
                         std::string_view script, std::string_view mode, std::size_t n, std::size_t warmup) {
   if (!have_python(report, options, area, name)) return;
   progress(fmt::format("peer {}: {} ops via {}", name, n, script));
-  report.peer(std::move(name), run_python_peer(options, script, mode, n, warmup));
+  report.peer(std::move(name), run_python_peer(options, options.python, script, mode, n, warmup));
+}
+
+// The interpreter that can import `module`: the default one, else Debian's
+// /usr/bin/python3 (where apt's python3-dask and python3-joblib go); empty
+// if neither can. Asked once per module.
+std::string python_with(const SuiteOptions& options, const std::string& module) {
+  static std::map<std::string, std::string> found;
+  if (auto it = found.find(module); it != found.end()) return it->second;
+  std::string pick;
+  const std::string probe = fmt::format("import importlib.util, sys; sys.exit(importlib.util.find_spec('{}') is None)",
+                                        module);
+  for (const std::string& python : {options.python, std::string("/usr/bin/python3")}) {
+    if (python.empty() || ::access(python.c_str(), X_OK) != 0) continue;
+    try {
+      const ChildResult r = run_child(python, {"-I", "-c", probe}, ChildStdout::capture, 60s);
+      if (r.exit_code == 0) {
+        pick = python;
+        break;
+      }
+    } catch (const std::exception&) {
+    }
+  }
+  return found[module] = pick;
+}
+
+// The interpreter for a Python library's peers, or empty after naming them
+// skipped (with why) when no interpreter has it.
+std::string library_python(Report& report, const SuiteOptions& options, std::string_view peers,
+                           const std::string& module, std::string_view debian_package) {
+  std::string python = python_with(options, module);
+  if (python.empty()) {
+    report.skip("python-peers", fmt::format("{}: neither {} nor /usr/bin/python3 can import {} (Debian: apt-get install "
+                                            "{}, or scripts/setup-debian)",
+                                            peers, options.python.empty() ? "python3" : options.python, module,
+                                            debian_package));
+  }
+  return python;
+}
+
+// Names the interpreter in the row when it is not the default one.
+void record_library_row(Report& report, const SuiteOptions& options, std::string name, const std::string& python,
+                        Measurement m) {
+  if (python != options.python) m.python = python;
+  report.peer(std::move(name), std::move(m));
+}
+
+// A peer of a Python library: run with the interpreter that has it.
+void record_library_peer(Report& report, const SuiteOptions& options, std::string name, const std::string& module,
+                         std::string_view debian_package, std::string_view script, std::string_view mode,
+                         std::size_t n, std::size_t warmup) {
+  const std::string python = library_python(report, options, name, module, debian_package);
+  if (python.empty()) return;
+  progress(fmt::format("peer {}: {} ops via {} with {}", name, n, script, python));
+  record_library_row(report, options, std::move(name), python, run_python_peer(options, python, script, mode, n, warmup));
+}
+
+// Spawns and reaps `exe args` from a fresh fray-bench child (--spawn-peer),
+// so that the figure is a small process's and not that of this one, which
+// has grown by the time the peer runs. driver_rss_bytes: the child's size.
+Measurement spawn_from_small_child(const SuiteOptions& options, const std::string& exe,
+                                   const std::vector<std::string>& args, std::size_t n, std::size_t warmup) {
+  if (options.self_exe.empty()) throw std::runtime_error("fray-bench cannot find its own executable");
+  std::vector<std::string> child_args{"--spawn-peer", std::to_string(n), std::to_string(warmup), exe};
+  child_args.insert(child_args.end(), args.begin(), args.end());
+  const ChildResult r = run_child(options.self_exe, child_args, ChildStdout::capture, 600s);
+  if (r.exit_code != 0) {
+    throw std::runtime_error(fmt::format("fray-bench --spawn-peer {} exited with {}", exe, r.exit_code));
+  }
+  const boost::json::object result = parse_child_json(r, "fray-bench --spawn-peer");
+  std::vector<std::int64_t> ns;
+  for (const auto& s : result.at("samples_ns").as_array()) ns.push_back(s.to_number<std::int64_t>());
+  Measurement m = latency_from_samples(std::move(ns));
+  m.driver_rss_bytes = result.at("rss_bytes").to_number<double>();
+  return m;
 }
 
 asio::awaitable<void> trivial_task() { co_return; }
@@ -203,15 +298,17 @@ void peer_std_async_roundtrip(Report& report, const SuiteOptions& options) {
 void peer_asio_post_roundtrip(Report& report, const SuiteOptions& options) {
   const std::size_t n = pick(options, 20'000, 5'000);
   progress(fmt::format("peer asio_post_roundtrip: {} ops", n));
-  asio::thread_pool pool(2);
-  auto samples = time_each(pick(options, 500, 100), n, [&pool] {
-    std::promise<void> done;
-    auto finished = done.get_future();
-    asio::post(pool, [&done] { done.set_value(); });
-    finished.get();
-  });
-  pool.join();
-  report.peer("asio_post_roundtrip", latency_from_samples(std::move(samples)));
+  report.peer("asio_post_roundtrip", repeated_latency([&] {
+                asio::thread_pool pool(2);
+                auto samples = time_each(pick(options, 500, 100), n / kRepetitions, [&pool] {
+                  std::promise<void> done;
+                  auto finished = done.get_future();
+                  asio::post(pool, [&done] { done.set_value(); });
+                  finished.get();
+                });
+                pool.join();
+                return samples;
+              }));
 }
 
 void peer_asio_cospawn_throughput(Report& report, const SuiteOptions& options) {
@@ -233,15 +330,29 @@ void peer_process_spawn(Report& report, const SuiteOptions& options) {
   const auto exe = bp::environment::find_executable("true");
   if (exe.empty()) throw std::runtime_error("process_spawn: `true` is not on PATH");
   const std::size_t n = pick(options, 500, 200);
-  progress(fmt::format("peer process_spawn: {} spawns of {}", n, exe.string()));
+  progress(fmt::format("peer process_spawn: {} spawns of {} from a small child", n, exe.string()));
+  report.peer("process_spawn", spawn_from_small_child(options, exe.string(), {}, n, pick(options, 20, 5)));
+}
+
+int spawn_peer_child(const std::vector<std::string>& args) {
+  if (args.size() < 3) {
+    std::fputs("fray-bench --spawn-peer N WARMUP EXE [ARG]...\n", stderr);
+    return 2;
+  }
+  const std::size_t n = std::stoul(args[0]), warmup = std::stoul(args[1]);
+  const bp::filesystem::path exe(args[2]);
+  const std::vector<std::string> exe_args(args.begin() + 3, args.end());
   asio::io_context ctx;
-  const std::vector<std::string> no_args;
-  auto samples = time_each(pick(options, 20, 5), n, [&] {
-    if (const int code = spawn_and_wait(ctx, exe, no_args); code != 0) {
+  auto samples = time_each(warmup, n, [&] {
+    if (const int code = spawn_and_wait(ctx, exe, exe_args); code != 0) {
       throw std::runtime_error(fmt::format("{} exited with {}", exe.string(), code));
     }
   });
-  report.peer("process_spawn", latency_from_samples(std::move(samples)));
+  boost::json::object out;
+  out["samples_ns"] = boost::json::array(samples.begin(), samples.end());
+  out["rss_bytes"] = resident_bytes();
+  std::printf("%s\n", boost::json::serialize(out).c_str());
+  return 0;
 }
 
 // --- Python peers ----------------------------------------------------------
@@ -269,16 +380,40 @@ void peer_py_mp_pool_throughput(Report& report, const SuiteOptions& options) {
 void peer_python_startup(Report& report, const SuiteOptions& options) {
   if (!have_python(report, options, "python", "python_startup")) return;
   const std::size_t n = pick(options, 20, 10);
-  progress(fmt::format("peer python_startup: {} runs of {} -I -c pass", n, options.python));
-  asio::io_context ctx;
-  const bp::filesystem::path exe(options.python);
-  const std::vector<std::string> args{"-I", "-c", "pass"};
-  auto samples = time_each(2, n, [&] {
-    if (const int code = spawn_and_wait(ctx, exe, args); code != 0) {
-      throw std::runtime_error(fmt::format("{} -I -c pass exited with {}", options.python, code));
-    }
-  });
-  report.peer("python_startup", latency_from_samples(std::move(samples)));
+  progress(fmt::format("peer python_startup: {} runs of {} -I -c pass from a small child", n, options.python));
+  report.peer("python_startup", spawn_from_small_child(options, options.python, {"-I", "-c", "pass"}, n, 2));
+}
+
+void peer_py_env_python_startup(Report& report, const SuiteOptions& options, const std::string& env_python) {
+  const std::size_t n = pick(options, 20, 10);
+  progress(fmt::format("peer py_env_python_startup: {} runs of {} -I -c pass from a small child", n, env_python));
+  report.peer("py_env_python_startup", spawn_from_small_child(options, env_python, {"-I", "-c", "pass"}, n, 2));
+}
+
+void peer_py_loky_roundtrip(Report& report, const SuiteOptions& options) {
+  record_library_peer(report, options, "py_loky_roundtrip", "joblib", "python3-joblib", "loky_peer.py", "roundtrip",
+                      pick(options, 5'000, 500), pick(options, 100, 20));
+}
+
+void peer_py_loky_throughput(Report& report, const SuiteOptions& options) {
+  record_library_peer(report, options, "py_loky_throughput", "joblib", "python3-joblib", "loky_peer.py", "throughput",
+                      pick(options, 50'000, 5'000), pick(options, 500, 100));
+}
+
+// Both rows from one cluster: starting and stopping one takes seconds.
+void peer_py_dask(Report& report, const SuiteOptions& options) {
+  const std::string python = library_python(report, options, "py_dask_roundtrip and py_dask_throughput", "distributed",
+                                            "python3-distributed");
+  if (python.empty()) return;
+  const std::size_t n = pick(options, 500, 100), n_throughput = pick(options, 20'000, 1'000);
+  progress(fmt::format("peer py_dask_roundtrip and py_dask_throughput: {} and {} ops via dask_peer.py with {}", n,
+                       n_throughput, python));
+  const boost::json::object result =
+      run_python_script(options, python, "dask_peer.py", "both", n, pick(options, 20, 5),
+                        {std::to_string(n_throughput), std::to_string(pick(options, 200, 50))});
+  record_library_row(report, options, "py_dask_roundtrip", python, measurement_of(result.at("roundtrip").as_object()));
+  record_library_row(report, options, "py_dask_throughput", python,
+                     measurement_of(result.at("throughput").as_object()));
 }
 
 void peer_py_subprocess(Report& report, const SuiteOptions& options) {
@@ -327,14 +462,9 @@ void peer_pip_install_one_wheel(Report& report, const SuiteOptions& options) {
   }
 
   TempDir tmp;
-  // Built from a copy: pip builds in-tree, and the source tree stays clean.
-  const fs::path src = tmp.path() / "src", wheels = tmp.path() / "wheels";
-  fs::copy(fs::path(FRAY_BENCH_PYTHON_DIR) / "wheel_src", src, fs::copy_options::recursive);
+  const fs::path wheels = tmp.path() / "wheels";
   progress("peer pip_install_one_wheel: building the fray_bench_probe wheel");
-  run_checked(options.python,
-              {"-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "--no-index", "--disable-pip-version-check",
-               "-q", "-w", wheels.string(), src.string()},
-              300s);
+  build_probe_wheel(options.python, wheels);
 
   const std::size_t warmup = pick(options, 1, 0), runs = pick(options, 5, 2);
   std::vector<std::int64_t> samples;
@@ -354,6 +484,18 @@ void peer_pip_install_one_wheel(Report& report, const SuiteOptions& options) {
     fs::remove_all(env);
   }
   report.peer("pip_install_one_wheel", latency_from_samples(std::move(samples)));
+}
+
+fs::path build_probe_wheel(const std::string& python, const fs::path& out_dir) {
+  const ChildResult r =
+      run_child(python, {"-I", python_script("make_wheel.py"), out_dir.string()}, ChildStdout::capture, 120s);
+  std::string wheel = r.out;
+  while (!wheel.empty() && (wheel.back() == '\n' || wheel.back() == '\r')) wheel.pop_back();
+  if (r.exit_code != 0 || !fs::is_regular_file(wheel)) {
+    throw std::runtime_error(fmt::format("{} make_wheel.py {} exited with {} and made no wheel", python,
+                                         out_dir.string(), r.exit_code));
+  }
+  return wheel;
 }
 
 std::string default_python() {

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <ctime>
+#include <cstdlib>
 #include <fstream>
 #include <numeric>
 #include <stdexcept>
@@ -88,7 +89,38 @@ boost::json::object to_json(const Measurement& m) {
   if (m.ops_per_s) o["ops_per_s"] = *m.ops_per_s;
   if (m.bytes) o["bytes"] = *m.bytes;
   o["n"] = m.n;
+  if (!m.p50_reps_ns.empty()) {
+    o["p50_reps_ns"] = boost::json::array(m.p50_reps_ns.begin(), m.p50_reps_ns.end());
+    o["p50_min_ns"] = *std::min_element(m.p50_reps_ns.begin(), m.p50_reps_ns.end());
+    o["p50_max_ns"] = *std::max_element(m.p50_reps_ns.begin(), m.p50_reps_ns.end());
+  }
+  if (m.driver_rss_bytes) o["driver_rss_bytes"] = *m.driver_rss_bytes;
+  if (!m.python.empty()) o["python"] = m.python;
   return o;
+}
+
+// "p50 min-max" over the repetitions, or "-".
+std::string human_spread(const Measurement& m) {
+  if (m.p50_reps_ns.empty()) return "-";
+  const auto [lo, hi] = std::minmax_element(m.p50_reps_ns.begin(), m.p50_reps_ns.end());
+  return fmt::format("{}-{}", human_ns(*lo), human_ns(*hi));
+}
+
+// Whether `a` beats `b` on the figure both have: lower p50, else higher ops/s.
+bool stronger(const Measurement& a, const Measurement& b) {
+  if (a.p50_ns && b.p50_ns) return *a.p50_ns < *b.p50_ns;
+  if (a.ops_per_s && b.ops_per_s) return *a.ops_per_s > *b.ops_per_s;
+  return false;
+}
+
+// A line of /proc/self/status ("VmRSS:  1234 kB") in bytes, or 0.
+double status_bytes(std::string_view key) {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.starts_with(key)) return std::strtod(line.c_str() + key.size(), nullptr) * 1024;
+  }
+  return 0;
 }
 
 std::string compiler() {
@@ -167,6 +199,21 @@ Measurement latency_from_samples(std::vector<std::int64_t> samples_ns) {
   return m;
 }
 
+Measurement latency_from_reps(const std::vector<std::vector<std::int64_t>>& reps) {
+  std::vector<std::int64_t> all;
+  std::vector<double> p50s;
+  for (const auto& rep : reps) {
+    p50s.push_back(*latency_from_samples(rep).p50_ns);
+    all.insert(all.end(), rep.begin(), rep.end());
+  }
+  Measurement m = latency_from_samples(std::move(all));
+  m.p50_reps_ns = std::move(p50s);
+  return m;
+}
+
+double resident_bytes() { return status_bytes("VmRSS:"); }
+double peak_resident_bytes() { return status_bytes("VmHWM:"); }
+
 Measurement throughput(std::uint64_t ops, std::chrono::nanoseconds elapsed) {
   if (elapsed.count() <= 0) throw std::invalid_argument("throughput: elapsed time must be positive");
   Measurement m;
@@ -197,39 +244,63 @@ void Report::skip(std::string suite, std::string reason) {
   if (!inserted) it->second += "; " + reason;
 }
 
-void Report::set_peer_for(std::string metric, std::string peer) { peer_for_[std::move(metric)] = std::move(peer); }
+void Report::compare(std::string metric, std::vector<std::string> peers) {
+  for (const auto& peer : peers) against_.try_emplace(peer, metric);
+  peers_for_[std::move(metric)] = std::move(peers);
+}
+
+const std::string* Report::strongest_peer(const std::string& metric) const {
+  const auto it = peers_for_.find(metric);
+  if (it == peers_for_.end()) return nullptr;
+  const std::string* best = nullptr;
+  const Measurement* best_m = nullptr;
+  for (const auto& name : it->second) {
+    const Measurement* m = find(peers_, name);
+    if (m != nullptr && (best_m == nullptr || stronger(*m, *best_m))) {
+      best = &name;
+      best_m = m;
+    }
+  }
+  return best;
+}
 
 void Report::print_table(std::FILE* out) const {
   auto line = [out](const std::string& s) { std::fprintf(out, "%s\n", s.c_str()); };
-  constexpr auto row = "{:<26} {:>9} {:>9} {:>10} {:>9} {:>9}  {:<26} {}";
-  constexpr auto peer_row = "{:<26} {:>9} {:>9} {:>10} {:>9} {:>9}";
+  constexpr auto row = "{:<26} {:>9} {:>9} {:>10} {:>9} {:>9} {:>19}  {:<26} {}";
+  constexpr auto peer_row = "{:<26} {:>9} {:>9} {:>10} {:>9} {:>9} {:>19}  {:<26} {}";
   if (metrics_.empty()) {
     line("no fray metrics recorded");
     line("");
   } else {
-    line(fmt::format(row, "metric", "p50", "p99", "ops/s", "bytes", "n", "peer", "fray vs peer"));
+    line(fmt::format(row, "metric", "p50", "p99", "ops/s", "bytes", "n", "p50 spread", "strongest peer",
+                     "fray vs peer"));
     for (const auto& [name, m] : metrics_) {
       std::string peer_name = "-", versus = "-";
-      if (auto it = peer_for_.find(name); it != peer_for_.end()) {
-        peer_name = it->second;
-        if (const Measurement* p = find(peers_, it->second)) {
-          versus = ratio(m, *p);
-        } else {
-          versus = "(peer not run)";
-        }
+      if (const std::string* best = strongest_peer(name)) {
+        peer_name = *best;
+        versus = ratio(m, *find(peers_, *best));
+      } else if (auto it = peers_for_.find(name); it != peers_for_.end() && !it->second.empty()) {
+        peer_name = it->second.front();
+        versus = "(peer not run)";
       }
       line(fmt::format(row, name, human_ns(m.p50_ns), human_ns(m.p99_ns), human_rate(m.ops_per_s),
-                       human_bytes(m.bytes), m.n, peer_name, versus));
+                       human_bytes(m.bytes), m.n, human_spread(m), peer_name, versus));
     }
-    line("fray vs peer: how many times fray beats the peer (by p50 latency when both have one, else by ops/s,");
-    line("else by bytes); \"slower\"/\"larger\" when the peer wins.");
+    line("fray vs peer: how many times fray beats the strongest peer of the same operation (by p50 latency when");
+    line("both have one, else by ops/s, else by bytes); \"slower\"/\"larger\" when the peer wins. p50 spread:");
+    line(fmt::format("the lowest and highest p50 of {} repetitions, each after its own set-up.", kRepetitions));
     line("");
   }
   if (!peers_.empty()) {
-    line(fmt::format(peer_row, "peer", "p50", "p99", "ops/s", "bytes", "n"));
+    line(fmt::format(peer_row, "peer", "p50", "p99", "ops/s", "bytes", "n", "p50 spread", "against", "notes"));
     for (const auto& [name, m] : peers_) {
+      const auto it = against_.find(name);
+      std::vector<std::string> notes;
+      if (m.driver_rss_bytes) notes.push_back(fmt::format("from a process of {}", human_bytes(m.driver_rss_bytes)));
+      if (!m.python.empty()) notes.push_back(fmt::format("with {}", m.python));
       line(fmt::format(peer_row, name, human_ns(m.p50_ns), human_ns(m.p99_ns), human_rate(m.ops_per_s),
-                       human_bytes(m.bytes), m.n));
+                       human_bytes(m.bytes), m.n, human_spread(m), it == against_.end() ? "-" : it->second,
+                       fmt::join(notes, "; ")));
     }
     line("");
   }
@@ -246,16 +317,33 @@ boost::json::value Report::to_json() const {
   machine["compiler"] = compiler();
   machine["build_type"] = FRAY_BENCH_BUILD_TYPE;
   machine["when"] = utc_now();
+  // The bench process's own size when the JSON is written, and its peak
+  // (the big-driver metrics hold 4 GiB for a while): its spawn peers run
+  // from a small child instead (driver_rss_bytes in their rows).
+  machine["bench_rss_bytes"] = resident_bytes();
+  machine["bench_peak_rss_bytes"] = peak_resident_bytes();
 
   boost::json::object metrics, peers, skipped;
   for (const auto& [name, m] : metrics_) {
     boost::json::object metric = bench::to_json(m);
     // The peer it is compared with in the table, for readers of the JSON
     // (bench/plot draws each metric beside it).
-    if (auto it = peer_for_.find(name); it != peer_for_.end()) metric["peer"] = it->second;
+    // "peers" lists every peer of the same operation this run measured.
+    if (const std::string* best = strongest_peer(name)) metric["peer"] = *best;
+    if (auto it = peers_for_.find(name); it != peers_for_.end()) {
+      boost::json::array measured;
+      for (const auto& peer : it->second) {
+        if (find(peers_, peer) != nullptr) measured.emplace_back(peer);
+      }
+      if (!measured.empty()) metric["peers"] = std::move(measured);
+    }
     metrics[name] = std::move(metric);
   }
-  for (const auto& [name, m] : peers_) peers[name] = bench::to_json(m);
+  for (const auto& [name, m] : peers_) {
+    boost::json::object peer = bench::to_json(m);
+    if (auto it = against_.find(name); it != against_.end()) peer["against"] = it->second;
+    peers[name] = std::move(peer);
+  }
   for (const auto& [suite, reason] : skipped_) skipped[suite] = reason;
 
   boost::json::object root;

@@ -4,15 +4,12 @@
 // cache without that env (it is removed before each run); the interpreter's
 // probe stays cached, as it does on a machine that has used fray before.
 #include "held_memory.hpp"
+#include "peers.hpp"
 #include "suites.hpp"
 
 #include <fray/detail/fs_util.hpp>
-#include <fray/detail/process_runner.hpp>
 #include <fray/venv.hpp>
-#include <boost/json.hpp>
 #include <fmt/format.h>
-
-#include <stdlib.h>
 
 #include <cerrno>
 #include <chrono>
@@ -31,36 +28,6 @@ namespace {
 namespace fs = std::filesystem;
 using clock = std::chrono::steady_clock;
 
-
-// Runs python with args to completion and returns its stdout; throws with
-// the last line of its stderr when it fails.
-std::string run_python(const std::string& python, std::vector<std::string> args) {
-  RunOptions run;
-  run.timeout = std::chrono::minutes(5);
-  std::vector<std::string> env;
-  for (char** entry = environ; *entry != nullptr; ++entry) env.emplace_back(*entry);
-  const ProcessResult result =
-      detail::start_process(detail::ProcessSpec{fs::path(python), std::move(args), std::move(env)}, run).get();
-  if (!result.ok()) {
-    // pip's complaint ends with what went wrong; its last line is enough here.
-    std::string_view err(result.err);
-    while (!err.empty() && err.back() == '\n') err.remove_suffix(1);
-    const auto newline = err.rfind('\n');
-    throw std::runtime_error(fmt::format("{} exited with status {}: {}", python, result.status(),
-                                         newline == std::string_view::npos ? err : err.substr(newline + 1)));
-  }
-  return result.out;
-}
-
-// What the interpreter lacks to build the probe wheel (bench/python/wheel_tools.py,
-// the check the pip_install_one_wheel peer makes too).
-std::vector<std::string> missing_wheel_tools(const std::string& python) {
-  const std::string out = run_python(python, {"-I", (fs::path(FRAY_BENCH_PYTHON_DIR) / "wheel_tools.py").string()});
-  const boost::json::value verdict = boost::json::parse(out);
-  std::vector<std::string> missing;
-  for (const auto& reason : verdict.at("missing").as_array()) missing.emplace_back(reason.as_string());
-  return missing;
-}
 
 // Opens (and so builds) the env `options` describe `runs` times after
 // `warmup` untimed builds, removing it before each.
@@ -133,23 +100,11 @@ void run_venv_suite(Report& report, const SuiteOptions& options) {
   report.metric("venv_build_empty",
                 latency_from_samples(time_builds(base, 1, options.quick ? 3 : 7, "venv_build_empty")));
 
-  if (const auto missing = missing_wheel_tools(options.python); !missing.empty()) {
-    report.skip("venv", fmt::format("venv_build_one_wheel: {} in {}", fmt::join(missing, "; "), options.python));
-    return;
-  }
-  // The same probe package the pip_install_one_wheel peer installs, built
-  // from a copy (pip builds in the source tree).
-  const fs::path src = scratch.path() / "src", wheels = scratch.path() / "wheels";
-  fs::copy(fs::path(FRAY_BENCH_PYTHON_DIR) / "wheel_src", src, fs::copy_options::recursive);
+  // The same probe wheel the pip_install_one_wheel peer installs, made with
+  // the standard library only, so any interpreter can.
+  const fs::path wheels = scratch.path() / "wheels";
   progress("venv venv_build_one_wheel: building the fray_bench_probe wheel");
-  try {
-    run_python(options.python, {"-m", "pip", "wheel", "--no-build-isolation", "--no-deps", "--no-index",
-                                "--disable-pip-version-check", "-q", "-w", wheels.string(), src.string()});
-  } catch (const std::exception& e) {
-    report.skip("venv", fmt::format("venv_build_one_wheel: cannot build the probe wheel with {} ({})", options.python,
-                                    e.what()));
-    return;
-  }
+  build_probe_wheel(options.python, wheels);
   const VenvOptions one_wheel =
       VenvOptions(base).with_package("fray_bench_probe").with_no_index().with_find_links(wheels.string());
   report.metric("venv_build_one_wheel",
