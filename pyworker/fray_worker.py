@@ -137,7 +137,12 @@ def _decode(payload):
 
 def decode(payload):
     try:
-        return _decode(payload)
+        try:  # _decode, inline: this runs once per call
+            return _scan(str(payload, "utf-8"), 0)[0]
+        finally:
+            _DecodeContext.memo.clear()
+    except StopIteration:
+        raise ValueError("malformed request frame")
     except RecursionError:
         pass  # deep: again with room (only then, so calls pay nothing for it)
     try:
@@ -151,9 +156,16 @@ def encode(value):
     return "".join(_encode(value, 0)).encode("ascii")
 
 
-def encode_result(value, name):
+def _target_of(request):
+    """What a request calls ("pkg.mod:f", a method or a class), for errors."""
+    return request.get("f") or request.get("m") or request.get("c")
+
+
+def encode_result(value, request):
     """A call's result as JSON; UnsupportedJson for what JSON (or fray)
     cannot carry. Deeper than MAX_JSON_DEPTH the driver refuses it too."""
+    if value is None:
+        return b"null"
     try:
         try:
             payload = encode(value)
@@ -161,10 +173,12 @@ def encode_result(value, name):
             payload = _with_room_for_depth(encode, value)
     except RecursionError:
         raise UnsupportedJson("the result of %s: nested deeper than %d levels of arrays and objects "
-                              "(fray::max_python_json_depth), or it contains itself" % (name, MAX_JSON_DEPTH)) from None
+                              "(fray::max_python_json_depth), or it contains itself"
+                              % (_target_of(request), MAX_JSON_DEPTH)) from None
     except ValueError as error:
         # The encoder's: nan, inf or -inf (allow_nan is off), or an int past
         # sys.get_int_max_str_digits() that has no decimal form.
+        name = _target_of(request)
         if "integer" in str(error):
             raise UnsupportedJson("the result of %s: an integer beyond 64 bits (too long for Python to write "
                                   "in decimal)" % name) from None
@@ -175,7 +189,7 @@ def encode_result(value, name):
             _with_room_for_depth(lambda v: "".join(_encode_text(v, 0)).encode("utf-8"), value)
         except UnicodeEncodeError as error:
             raise UnsupportedJson("the result of %s: a str with a lone surrogate (%r), which is not Unicode text "
-                                  "and has no UTF-8 form" % (name, error.object[error.start:error.end])) from None
+                                  "and has no UTF-8 form" % (_target_of(request), error.object[error.start:error.end])) from None
     return payload
 
 
@@ -368,7 +382,7 @@ class Worker:
         offset = 0
         size = len(pending)
         while size - offset >= 4:
-            length = int.from_bytes(pending[offset:offset + 4], "little")
+            length = int.from_bytes(view[offset:offset + 4], "little")
             if length > max_frame or length < HEADER_BYTES:
                 sys.stderr.write("fray worker: a request frame of %d bytes (at most %d)\n" % (length, max_frame))
                 os._exit(3)
@@ -377,9 +391,9 @@ class Worker:
                 break
             kind = pending[offset + 4]
             if kind == 81 or kind == 82:  # "Q" a request expected to be short, "R" any other
-                append((bytes(pending[offset + 5:offset + 13]), kind == 81, bytes(view[offset + 13:end])))
+                append((bytes(view[offset + 5:offset + 13]), kind == 81, bytes(view[offset + 13:end])))
             else:
-                self.control(kind, bytes(pending[offset + 5:offset + 13]))
+                self.control(kind, bytes(view[offset + 5:offset + 13]))
             offset = end
         view.release()  # before `pending` changes size
         if offset:
@@ -573,11 +587,12 @@ class Worker:
             if "c" in request:
                 self.instance = result
                 result = None
-            payload = encode_result(result, request.get("f") or request.get("m") or request.get("c"))
-            if len(payload) + HEADER_BYTES > self.max_frame:
+            payload = encode_result(result, request)
+            length = len(payload) + HEADER_BYTES
+            if length > self.max_frame:
                 raise FrameTooLarge("the result is %d bytes of JSON, over the frame size limit of %d bytes"
                                     % (len(payload), self.max_frame))
-            return (len(payload) + HEADER_BYTES).to_bytes(4, "little") + b"R" + number + payload
+            return b"".join((length.to_bytes(4, "little"), b"R", number, payload))
         except BaseException as error:  # KeyboardInterrupt and SystemExit too: the call failed
             self.running = b""
             if isinstance(error, SystemExit):
@@ -645,7 +660,7 @@ class Worker:
             # driver's steady clock), in the journal before the call runs,
             # written with the last answer: if the worker dies now, the
             # driver knows which call it was.
-            data = last_answer + STARTED + number + monotonic_ns().to_bytes(8, "little")
+            data = b"".join((last_answer, STARTED, number, monotonic_ns().to_bytes(8, "little")))
             written = self.ring_written if ring is not None else 0
             start = written % capacity if capacity else 0
             size = len(data)
