@@ -559,7 +559,8 @@ class Worker:
             args = request.get("a") or ()
             kwargs = request.get("k") or {}
             if "f" in request:
-                target = resolve(request["f"])
+                name = request["f"]
+                target = _resolved.get(name) or resolve(name)  # resolve's cache, inline
             elif "m" in request:
                 if self.instance is None:
                     raise LookupFailed("this actor has no instance")
@@ -587,7 +588,7 @@ class Worker:
             if "c" in request:
                 self.instance = result
                 result = None
-            payload = encode_result(result, request)
+            payload = b"null" if result is None else encode_result(result, request)
             length = len(payload) + HEADER_BYTES
             if length > self.max_frame:
                 raise FrameTooLarge("the result is %d bytes of JSON, over the frame size limit of %d bytes"
