@@ -164,10 +164,20 @@ void PoolCore::arm_rebalance_timer_locked() {
   });
 }
 
-void PoolCore::drain_queue_locked() {
+void PoolCore::drain_queue_locked(Completions& done) {
   if (queue_.empty()) return;
   draining_ = true;
-  while (!queue_.empty() && place_locked(queue_.front())) queue_.pop_front();
+  const auto now = Clock::now();
+  while (!queue_.empty()) {
+    PendingCall* call = queue_.front();
+    if (call->start_overdue(now)) {
+      // Past its queue timeout before the start timer got to it: never sent.
+      done.push_back({call, queue_timeout_error(*call)});
+    } else if (!place_locked(call)) {
+      break;
+    }
+    queue_.pop_front();
+  }
   draining_ = false;
   for (const auto& worker : workers_) worker->flush_locked();
 }
@@ -175,7 +185,7 @@ void PoolCore::drain_queue_locked() {
 void PoolCore::on_answered(WorkerProcess& worker, Completions& done) {
   start_failures_ = 0;  // a worker runs calls: the interpreter is fine
   learn_durations_locked(done);
-  drain_queue_locked();
+  drain_queue_locked(done);
   if (worker.inflight.empty()) {
     rebalance_locked();
     if (worker.inflight.empty()) arm_idle_timer_locked();
@@ -261,7 +271,7 @@ void PoolCore::on_exit(WorkerProcess& worker, const WorkerExit& exit, Unfinished
     release_env_if_done_locked();
     return;
   }
-  drain_queue_locked();
+  drain_queue_locked(done);
   // Keep the prestarted ones; not after a worker that could not start,
   // whose replacement would fail the same way, over and over.
   if (exit.launch_error.empty() && (exit.cause == WorkerExit::Cause::none || exit.cause == WorkerExit::Cause::retire) &&

@@ -59,10 +59,16 @@ void PythonActorCore::submit(PendingCall* call) {
   call->fail(error);
 }
 
-void PythonActorCore::send_waiting_locked() {
+void PythonActorCore::send_waiting_locked(Completions& done) {
+  const auto now = std::chrono::steady_clock::now();
   while (!waiting_.empty()) {
-    worker_->send_locked(waiting_.front(), false);
+    PendingCall* call = waiting_.front();
     waiting_.pop_front();
+    if (call->start_overdue(now)) {
+      done.push_back({call, queue_timeout_error(*call)});  // never sent
+    } else {
+      worker_->send_locked(call, false);
+    }
   }
   worker_->flush_locked();
   if (closing_) worker_->close_input_locked();
@@ -107,7 +113,7 @@ void PythonActorCore::on_answered(WorkerProcess& worker, Completions& done) {
     } else {
       constructed_ = true;
       constructor_crashes_ = 0;
-      send_waiting_locked();
+      send_waiting_locked(more);
     }
   }
   for (Completion& c : more) done.push_back(std::move(c));

@@ -37,14 +37,17 @@ void PendingCall::cancel_hook(CancelHook* self) noexcept {
   });
 }
 
-void WorkerOwner::cancel(PendingCall* call) {
+void WorkerOwner::catch_up_workers() {
   std::vector<std::shared_ptr<WorkerProcess>> workers;
   {
     std::lock_guard guard(mutex);
     workers = workers_locked();
   }
-  // What the workers did up to now: a call that finished is not cancelled.
   for (auto& worker : workers) worker->catch_up();
+}
+
+void WorkerOwner::cancel(PendingCall* call) {
+  catch_up_workers();  // a call that finished is not cancelled
   Completions done;
   {
     std::lock_guard guard(mutex);
@@ -113,13 +116,7 @@ void WorkerOwner::arm_start_timer_locked(Clock::time_point when) {
 }
 
 void WorkerOwner::on_start_timer() {
-  std::vector<std::shared_ptr<WorkerProcess>> workers;
-  {
-    std::lock_guard guard(mutex);
-    workers = workers_locked();
-  }
-  // Which calls started up to now: those are not withdrawn.
-  for (auto& worker : workers) worker->catch_up();
+  catch_up_workers();  // calls that started are not withdrawn
   Completions done;
   {
     std::lock_guard guard(mutex);
@@ -144,7 +141,7 @@ std::optional<Clock::time_point> WorkerOwner::expire_unstarted_locked(Clock::tim
       it = waiting.erase(it);
       continue;
     }
-    if (call->start_by && !call->started) note_next(call);
+    if (call->start_by && !call->started && !call->cancelling) note_next(call);
     ++it;
   }
   for (auto& worker : workers_locked()) {

@@ -60,7 +60,9 @@ class PoolCore final : public WorkerOwner {
   std::exception_ptr running_call_error_locked(const WorkerProcess& worker, const WorkerExit& exit, PendingCall* call);
   WorkerProcess& spawn_locked();
   void send_locked(WorkerProcess& worker, PendingCall* call);
-  void drain_queue_locked();
+  // Sends what waits here to workers that take it; a call past its queue
+  // timeout fails instead (into `done`).
+  void drain_queue_locked(Completions& done);
   std::size_t accepting_locked() const;
   void arm_idle_timer_locked();
   void on_idle_timer();

@@ -54,7 +54,7 @@ class PythonActorCore final : public WorkerOwner {
 
  private:
   void start_process_locked(CallState<void>* constructor = nullptr);
-  void send_waiting_locked();
+  void send_waiting_locked(Completions& done);
   std::exception_ptr death_error_locked() const;
   // Marks it dead, fails what waits, kills the process (its exit fails the rest).
   void die_locked(std::exception_ptr cause, std::string why, Completions& done);

@@ -89,6 +89,9 @@ class WorkerOwner : public std::enable_shared_from_this<WorkerOwner> {
   void watch_start_deadline_locked(const PendingCall& call);
 
  private:
+  // Without the mutex, on the I/O thread: reads every worker's journal, so
+  // that what they did up to now is known.
+  void catch_up_workers();
   void arm_start_timer_locked(std::chrono::steady_clock::time_point when);
   void on_start_timer();
   // Fails or withdraws what is past its deadline; the next deadline left.
