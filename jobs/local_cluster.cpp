@@ -74,36 +74,6 @@ detail::JobShare need_of(const JobRequest& request) {
           request.resources.gpu_count() * request.replicas};
 }
 
-void write_all(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t wrote = ::write(fd, data.data(), data.size());
-    if (wrote < 0 && errno == EINTR) continue;
-    if (wrote <= 0) throw std::system_error(errno, std::generic_category(), "fray: writing to the job supervisor");
-    data.remove_prefix(static_cast<std::size_t>(wrote));
-  }
-}
-
-std::string read_all(int fd) {
-  std::string text;
-  char buffer[4096];
-  for (;;) {
-    const ssize_t got = ::read(fd, buffer, sizeof buffer);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) return text;
-    text.append(buffer, static_cast<std::size_t>(got));
-  }
-}
-
-struct Pipe {
-  detail::UniqueFd read, write;
-  Pipe() {
-    int fds[2];
-    if (::pipe2(fds, O_CLOEXEC) != 0) throw std::system_error(errno, std::generic_category(), "fray: pipe");
-    read = detail::UniqueFd(fds[0]);
-    write = detail::UniqueFd(fds[1]);
-  }
-};
-
 std::string format_cpu(double cpu) { return fmt::format("{}", cpu); }
 
 }  // namespace
@@ -266,15 +236,7 @@ std::string LocalCluster::start_supervisor(const std::string& input, const fs::p
   std::optional<std::string> answer;
   if (spare) answer = spare->hand(input);
   spare.reset();  // one that could not take the job is sent away
-  if (!answer) {
-    Pipe to_supervisor, ready;
-    detail::spawn_supervisor(log, to_supervisor.read.get(), ready.write.get());
-    to_supervisor.read.reset();
-    ready.write.reset();
-    write_all(to_supervisor.write.get(), input);
-    to_supervisor.write.reset();
-    answer = read_all(ready.read.get());
-  }
+  if (!answer) answer = detail::run_supervisor(log, input);
   if (keep_spare) {
     std::lock_guard lock(spares_->mutex);
     if (!spares_->spare) spares_->spare = detail::SpareSupervisor::start(jobs_dir_);

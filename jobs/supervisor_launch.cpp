@@ -72,6 +72,18 @@ std::string cwd_now() {
   return fs::current_path(error).string();
 }
 
+// Sends all of `data` on the socket `fd`; false when its reader is gone
+// (EPIPE through MSG_NOSIGNAL, never SIGPIPE).
+bool send_all(int fd, std::string_view data) {
+  while (!data.empty()) {
+    const ssize_t sent = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (sent < 0 && errno == EINTR) continue;
+    if (sent <= 0) return false;
+    data.remove_prefix(static_cast<std::size_t>(sent));
+  }
+  return true;
+}
+
 // Reads `fd` to its end.
 std::string read_to_end(int fd) {
   std::string text;
@@ -86,13 +98,25 @@ std::string read_to_end(int fd) {
 
 }  // namespace
 
-void spawn_supervisor(const fs::path& log, int input_fd, int ready_fd) {
+std::string run_supervisor(const fs::path& log, std::string_view input) {
+  int sockets[2], ready[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sockets) != 0) {
+    throw JobError(fmt::format("fray: a socket for the job supervisor: {}", std::strerror(errno)));
+  }
+  UniqueFd to_supervisor(sockets[0]), its_input(sockets[1]);
+  if (::pipe2(ready, O_CLOEXEC) != 0) throw JobError(fmt::format("fray: a pipe for the job supervisor: {}", std::strerror(errno)));
+  UniqueFd answers(ready[0]), its_ready(ready[1]);
   int error = 0;
-  const pid_t pid = spawn_with({"supervise"}, log, input_fd, ready_fd, error);
-  if (pid < 0) {
+  const pid_t first = spawn_with({"supervise"}, log, its_input.get(), its_ready.get(), error);
+  if (first < 0) {
     throw JobError(fmt::format("fray: starting the job supervisor {}: {}", job_supervisor_path(), std::strerror(error)));
   }
-  reap(pid);
+  its_input.reset();
+  its_ready.reset();
+  reap(first);  // it forks and exits: the supervisor is nobody's child here
+  send_all(to_supervisor.get(), input);  // if it is gone, its answer says nothing, and its log why
+  to_supervisor.reset();                 // end of its input
+  return read_to_end(answers.get());
 }
 
 std::unique_ptr<SpareSupervisor> SpareSupervisor::start(const fs::path& jobs_dir) {
@@ -107,6 +131,7 @@ std::unique_ptr<SpareSupervisor> SpareSupervisor::start(const fs::path& jobs_dir
   spare->ready_ = UniqueFd(ready[0]);
   UniqueFd its_ready(ready[1]);
   // What it inherits, to compare when it is handed a job.
+  spare->owner_ = ::getpid();
   spare->settings_ = InheritedSettings::now();
   spare->environment_ = environment_now();
   spare->cwd_ = cwd_now();
@@ -122,9 +147,9 @@ std::unique_ptr<SpareSupervisor> SpareSupervisor::start(const fs::path& jobs_dir
 }
 
 SpareSupervisor::~SpareSupervisor() {
-  input_.reset();  // end of file: it exits
+  input_.reset();  // end of file: it exits (once no fork holds a copy either)
   ready_.reset();
-  if (first_ > 0) reap(first_);
+  if (first_ > 0 && ::getpid() == owner_) reap(first_);
 }
 
 bool SpareSupervisor::still_fits() const {
@@ -132,14 +157,9 @@ bool SpareSupervisor::still_fits() const {
 }
 
 std::optional<std::string> SpareSupervisor::hand(std::string_view input) {
-  if (!still_fits()) return std::nullopt;
-  while (!input.empty()) {
-    const ssize_t sent = ::send(input_.get(), input.data(), input.size(), MSG_NOSIGNAL);
-    if (sent < 0 && errno == EINTR) continue;
-    // It is gone (killed, say): it read nothing, so nothing of the job started.
-    if (sent <= 0) return std::nullopt;
-    input.remove_prefix(static_cast<std::size_t>(sent));
-  }
+  if (::getpid() != owner_ || !still_fits()) return std::nullopt;
+  // It is gone (killed, say): it read nothing, so nothing of the job started.
+  if (!send_all(input_.get(), input)) return std::nullopt;
   input_.reset();  // end of its input
   std::string answer = read_to_end(ready_.get());
   ready_.reset();

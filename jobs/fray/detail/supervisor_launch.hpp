@@ -7,9 +7,12 @@
 // if this process is still as it was when the spare started (environment,
 // working directory, and what InheritedSettings compares: ids, groups,
 // umask, limits), because a supervisor runs its job with what it
-// inherited; otherwise it is sent away and a fresh one started. When this
-// process ends first, by any means, the spare sees end of file and exits
-// without a trace.
+// inherited; otherwise it is sent away and a fresh one started (not
+// compared, as for child guards: CPU affinity, nice value, cgroup,
+// capabilities, seccomp). When this process ends first, by any means, the
+// spare sees end of file and exits without a trace. Its first process
+// (which forks so that the supervisor is nobody's child here) is reaped
+// when it is handed a job or sent away.
 #pragma once
 
 #include <sys/types.h>
@@ -27,12 +30,13 @@
 
 namespace fray::detail {
 
-// Starts the supervisor in a session of its own, reading its job's input
-// on `input_fd`, answering on `ready_fd`, its output appended to `log`.
-// It forks once and its first process exits, so the supervisor is nobody's
-// child here and outlives this process. Returns once that first process is
-// reaped. Throws JobError when it cannot be started.
-void spawn_supervisor(const std::filesystem::path& log, int input_fd, int ready_fd);
+// Starts a supervisor now, in a session of its own, with its output
+// appended to `log`, and gives it its job's `input`. It forks once and its
+// first process exits, so the supervisor is nobody's child here and
+// outlives this process. Returns what it answered ("ok\n" once the job is
+// recorded; nothing when it failed first, and its log says why). Throws
+// JobError when it cannot be started.
+std::string run_supervisor(const std::filesystem::path& log, std::string_view input);
 
 class SpareSupervisor {
  public:
@@ -48,14 +52,16 @@ class SpareSupervisor {
   // Gives it a job's input (with "supervisor_log", where its output goes
   // from then on). Returns what it answered on its ready pipe ("ok\n" once
   // the job is recorded), or nullopt when it cannot take the job: it is
-  // gone, or this process has changed since it started. Then start one as
-  // usual: nothing of the job has reached it.
+  // gone, this process has changed since it started, or this process is a
+  // fork of the one that started it. Then start one as usual: nothing of
+  // the job has reached it.
   std::optional<std::string> hand(std::string_view input);
 
  private:
   SpareSupervisor() = default;
   bool still_fits() const;
 
+  pid_t owner_ = -1;  // the process that started it: a fork of it must not hand it a job
   pid_t first_ = -1;  // its first process, which exits once it has forked
   UniqueFd input_, ready_;
   InheritedSettings settings_;
