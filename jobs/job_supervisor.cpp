@@ -44,11 +44,12 @@ namespace {
 
 constexpr int ready_fd = 3;
 
-std::string read_stdin() {
+// Reads `fd` (stdin unless said) to its end.
+std::string read_stdin(int fd = 0) {
   std::string text;
   char buffer[65536];
   for (;;) {
-    const ssize_t got = ::read(0, buffer, sizeof buffer);
+    const ssize_t got = ::read(fd, buffer, sizeof buffer);
     if (got < 0 && errno == EINTR) continue;
     if (got <= 0) return text;
     text.append(buffer, static_cast<std::size_t>(got));
@@ -484,11 +485,24 @@ int supervise_job(bool spare) {
   if (pid > 0) ::_exit(0);
   ::close_range(4, ~0U, 0);
   try {
-    // Its job's first replica will not wait for a child guard to start.
-    if (spare) start_process_guard_ahead();
-    const std::string text = read_stdin();
-    if (spare && text.empty()) return 0;  // sent away unused
+    int input_fd = 0, ready = ready_fd;
     const int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (spare) {
+      // The child guard started ahead must hold neither the job's input nor
+      // the ready pipe (a spare killed meanwhile would look alive to the
+      // launcher while the guard had them): both move to descriptors no
+      // child inherits, 0 and 3 to /dev/null. Its job's first replica then
+      // will not wait for a child guard to start.
+      input_fd = ::fcntl(0, F_DUPFD_CLOEXEC, 4);
+      ready = ::fcntl(ready_fd, F_DUPFD_CLOEXEC, 4);
+      if (input_fd < 0 || ready < 0 || null < 0) throw std::system_error(errno, std::generic_category(), "fcntl");
+      ::dup2(null, 0);
+      ::dup2(null, ready_fd);
+      start_process_guard_ahead();
+    }
+    const std::string text = read_stdin(input_fd);
+    if (spare && text.empty()) return 0;  // sent away unused
+    if (input_fd != 0) ::close(input_fd);
     if (null >= 0) {
       ::dup2(null, 0);
       ::close(null);
@@ -499,8 +513,9 @@ int supervise_job(bool spare) {
     Supervisor supervisor(input, events);
     supervisor.record();
     Watcher watcher(events, handled, open_submitter(input, events));
-    (void)!::write(ready_fd, "ok\n", 3);
-    ::close(ready_fd);
+    (void)!::write(ready, "ok\n", 3);
+    ::close(ready);
+    if (ready != ready_fd) ::close(ready_fd);
     return supervisor.run();
   } catch (const std::exception& e) {
     say(e.what());
