@@ -37,6 +37,20 @@
 
 namespace fray::bench {
 
+void skip_library_peer(Report& report, std::string_view area, std::string_view peer, std::string_view library,
+                       std::string_view package, std::string_view meson_looked_for) {
+  if (FRAY_BENCH_THREAD_SANITIZER) {
+    report.skip(std::string(area), fmt::format("{}: not measured in a ThreadSanitizer build (TSan cannot see the "
+                                               "synchronization inside the uninstrumented {} of {}, and reports races "
+                                               "in it); a release build measures it",
+                                               peer, library, package));
+    return;
+  }
+  report.skip(std::string(area), fmt::format("{}: fray-bench was built without {} (Meson found no {}; Debian: apt-get "
+                                             "install {}, or scripts/setup-debian, then meson setup --reconfigure)",
+                                             peer, library, meson_looked_for, package));
+}
+
 namespace {
 
 namespace asio = boost::asio;

@@ -26,6 +26,11 @@ void peer_tbb_throughput(Report& report, const SuiteOptions& options);
 void peer_tbb_nested_roundtrip(Report& report, const SuiteOptions& options);
 void peer_caf_request_roundtrip(Report& report, const SuiteOptions& options);
 void peer_caf_throughput(Report& report, const SuiteOptions& options);
+// Names `peer` skipped in `area`, for a build without `library` (its Debian
+// `package`; `meson_looked_for` says what Meson did not find), or one under
+// ThreadSanitizer, which cannot see the library's synchronization.
+void skip_library_peer(Report& report, std::string_view area, std::string_view peer, std::string_view library,
+                       std::string_view package, std::string_view meson_looked_for);
 
 // The child side of fray-bench --spawn-peer N WARMUP EXE [ARG]...: spawns and
 // reaps EXE N times after WARMUP, prints {"samples_ns": [...], "rss_bytes": R}.

@@ -95,16 +95,7 @@ void peer_caf_throughput(Report& report, const SuiteOptions& options) {
 namespace {
 
 void skip_caf(Report& report, std::string_view peer) {
-  if (FRAY_BENCH_THREAD_SANITIZER) {
-    report.skip("actors-peers", fmt::format("{}: not measured in a ThreadSanitizer build (TSan cannot see the "
-                                            "synchronization inside the uninstrumented CAF of libcaf-dev, and reports "
-                                            "races in it); a release build measures it",
-                                            peer));
-    return;
-  }
-  report.skip("actors-peers", fmt::format("{}: fray-bench was built without CAF (Meson found no libcaf_core; Debian: "
-                                          "apt-get install libcaf-dev, or scripts/setup-debian, then meson setup --reconfigure)",
-                                          peer));
+  skip_library_peer(report, "actors-peers", peer, "CAF", "libcaf-dev", "libcaf_core");
 }
 
 }  // namespace

@@ -105,16 +105,7 @@ void peer_tbb_nested_roundtrip(Report& report, const SuiteOptions& options) {
 namespace {
 
 void skip_tbb(Report& report, std::string_view peer) {
-  if (FRAY_BENCH_THREAD_SANITIZER) {
-    report.skip("core-peers", fmt::format("{}: not measured in a ThreadSanitizer build (TSan cannot see the synchronization "
-                                          "inside the uninstrumented oneTBB of libtbb-dev, and reports races in it); a "
-                                          "release build measures it",
-                                          peer));
-    return;
-  }
-  report.skip("core-peers", fmt::format("{}: fray-bench was built without oneTBB (Meson found no `tbb`; Debian: "
-                                        "apt-get install libtbb-dev, or scripts/setup-debian, then meson setup --reconfigure)",
-                                        peer));
+  skip_library_peer(report, "core-peers", peer, "oneTBB", "libtbb-dev", "`tbb`");
 }
 
 }  // namespace
