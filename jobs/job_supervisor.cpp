@@ -22,6 +22,7 @@
 #include <fray/detail/child_environment.hpp>
 #include <fray/detail/file_lock.hpp>
 #include <fray/detail/fs_util.hpp>
+#include <fray/detail/posix_fd.hpp>
 #include <fray/detail/process_runner.hpp>
 #include <fray/promise.hpp>
 #include <fray/python.hpp>
@@ -43,18 +44,6 @@ namespace json = boost::json;
 namespace {
 
 constexpr int ready_fd = 3;
-
-// Reads `fd` (stdin unless said) to its end.
-std::string read_stdin(int fd = 0) {
-  std::string text;
-  char buffer[65536];
-  for (;;) {
-    const ssize_t got = ::read(fd, buffer, sizeof buffer);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) return text;
-    text.append(buffer, static_cast<std::size_t>(got));
-  }
-}
 
 void say(std::string_view line) {
   const std::string text = fmt::format("fray-job-supervisor: {}\n", line);
@@ -500,7 +489,7 @@ int supervise_job(bool spare) {
       ::dup2(null, ready_fd);
       start_process_guard_ahead();
     }
-    const std::string text = read_stdin(input_fd);
+    const std::string text = read_to_end(input_fd);
     if (spare && text.empty()) return 0;  // sent away unused
     if (input_fd != 0) ::close(input_fd);
     if (null >= 0) {
@@ -527,7 +516,7 @@ int call_python_replica(const char* result_file) {
   const fs::path result_path(result_file);
   const fs::path error_path = python_error_file(result_path);
   try {
-    const json::object input = detail::parse_job_json(read_stdin()).as_object();
+    const json::object input = detail::parse_job_json(read_to_end(0)).as_object();
     const JobRequest request = request_from_json(input.at("request"));
     VenvOptions venv = request.environment.venv.value_or(VenvOptions{});
     for (const auto& [key, value] : input.at("vars").as_object()) venv.env[std::string(key)] = std::string(value.as_string());

@@ -13,6 +13,7 @@
 #include <fmt/format.h>
 
 #include <fray/detail/child_environment.hpp>
+#include <fray/detail/posix_fd.hpp>
 
 #include "fray/detail/job_supervisor.hpp"
 #include "fray/job_errors.hpp"
@@ -82,18 +83,6 @@ bool send_all(int fd, std::string_view data) {
     data.remove_prefix(static_cast<std::size_t>(sent));
   }
   return true;
-}
-
-// Reads `fd` to its end.
-std::string read_to_end(int fd) {
-  std::string text;
-  char buffer[4096];
-  for (;;) {
-    const ssize_t got = ::read(fd, buffer, sizeof buffer);
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) return text;
-    text.append(buffer, static_cast<std::size_t>(got));
-  }
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <string>
 
 namespace fray::detail {
 
@@ -22,6 +23,18 @@ inline int open_cloexec(const char* path, int flags) noexcept {
 inline void close_fd(int& fd) noexcept {
   if (fd >= 0) ::close(fd);
   fd = -1;
+}
+
+// Reads a blocking `fd` to its end (or its first error), retrying on EINTR.
+inline std::string read_to_end(int fd) {
+  std::string text;
+  char buffer[65536];
+  for (;;) {
+    const ssize_t got = ::read(fd, buffer, sizeof buffer);
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return text;
+    text.append(buffer, static_cast<std::size_t>(got));
+  }
 }
 
 inline void set_nonblocking(int fd) noexcept { ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) | O_NONBLOCK); }
