@@ -172,6 +172,20 @@ std::optional<JobInfo> settle_dead_supervisor(const fs::path& jobs_dir, const Jo
   return info;
 }
 
+void forget_unstarted_supervisor(const fs::path& jobs_dir, const JobId& id) {
+  const fs::path lock_path = supervisor_lock_file(jobs_dir, id);
+  std::error_code error;
+  if (!fs::exists(lock_path, error)) return;  // it died before it recorded anything
+  // Held while the rest goes, so that nobody settles the job as failed
+  // in between (settling needs this lock and a status).
+  FileLock lock = FileLock::acquire(lock_path, FileLock::Mode::exclusive);
+  const JobDirectory dir(jobs_dir, id);
+  fs::remove(dir.status_file(), error);
+  fs::remove(dir.root() / "supervisor.pid", error);
+  JobLedger(jobs_dir).release(id);
+  lock.remove_file_and_release();
+}
+
 bool JobLedger::enqueue(const JobId& id, const JobShare& need, const JobShare& capacity) {
   LockedLedger ledger(jobs_dir_);
   LedgerEntry entry;

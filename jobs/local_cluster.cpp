@@ -211,7 +211,7 @@ JobId LocalCluster::launch(const JobRequest& request) {
     }
     const fs::path log = dir.root() / "supervisor.log";
     input["supervisor_log"] = log.string();
-    const std::string answer = start_supervisor(boost::json::serialize(input), log);
+    const std::string answer = start_supervisor(dir.id(), boost::json::serialize(input), log);
     if (answer != "ok\n") {
       const std::string log = detail::read_file(dir.root() / "supervisor.log").value_or("");
       throw JobError(fmt::format("job '{}': its supervisor did not start{}{}", request.name, log.empty() ? "" : ": ", log));
@@ -225,7 +225,7 @@ JobId LocalCluster::launch(const JobRequest& request) {
 
 // The job's supervisor: a spare started ahead if one fits, else a fresh
 // one. From its second launch on, a cluster keeps a spare for the next.
-std::string LocalCluster::start_supervisor(const std::string& input, const fs::path& log) {
+std::string LocalCluster::start_supervisor(const JobId& id, const std::string& input, const fs::path& log) {
   std::unique_ptr<detail::SpareSupervisor> spare;
   bool keep_spare = false;
   {
@@ -236,6 +236,14 @@ std::string LocalCluster::start_supervisor(const std::string& input, const fs::p
   std::optional<std::string> answer;
   if (spare) answer = spare->hand(input);
   spare.reset();  // one that could not take the job is sent away
+  // A spare that died after it was handed the job, before it said the job
+  // had started (killed by someone, say), ran none of it: a fresh one
+  // starts it. One that said why it failed has failed the job, as a fresh
+  // one would.
+  if (answer && *answer != "ok\n" && detail::read_file(log).value_or("").empty()) {
+    detail::forget_unstarted_supervisor(jobs_dir_, id);
+    answer.reset();
+  }
   if (!answer) answer = detail::run_supervisor(log, input);
   if (keep_spare) {
     std::lock_guard lock(spares_->mutex);

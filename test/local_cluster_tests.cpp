@@ -4,8 +4,10 @@
 // killed mid-job, state surviving a new process, `fray job` from a shell).
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 
 #include <set>
@@ -95,6 +97,23 @@ std::vector<int> spare_supervisors(const fs::path& jobs_dir) {
     const int pid = std::atoi(name.c_str());
     if (cmdline.find(" spare " + jobs_dir.string() + " ") != std::string::npos && !process_gone(pid)) pids.push_back(pid);
   }
+  return pids;
+}
+
+int parent_of(int pid) {
+  const std::string stat = read_text(fmt::format("/proc/{}/stat", pid));
+  const std::size_t name_end = stat.rfind(')');
+  if (name_end == std::string::npos) return 0;
+  char state = 0;
+  int parent = 0;
+  return std::sscanf(stat.c_str() + name_end + 1, " %c %d", &state, &parent) == 2 ? parent : 0;
+}
+
+// The spare supervisor that will take the cluster's next job: the process
+// its first one forked, no longer this process's child.
+std::vector<int> forked_spare_supervisors(const fs::path& jobs_dir) {
+  std::vector<int> pids = spare_supervisors(jobs_dir);
+  std::erase_if(pids, [](int pid) { return parent_of(pid) == ::getpid(); });
   return pids;
 }
 
@@ -600,6 +619,49 @@ TEST_CASE("a spare supervisor killed by someone is replaced, and the launch it w
   CHECK(info.status == JobStatus::succeeded);
   CHECK(read_text(ran) == "x\n");
   CHECK(eventually([&] { return spare_supervisors(jobs.dir.path()).size() == 1; }));  // a new one waits
+}
+
+TEST_CASE("a spare supervisor killed after it took a job, before it started it, leaves the launch to a fresh one that runs it once") {
+  Watchdog watchdog("a spare killed while taking a job", 90s);
+  Jobs jobs;
+  REQUIRE(run_job(jobs.cluster, shell_job("first", "true")).status == JobStatus::succeeded);
+  REQUIRE(run_job(jobs.cluster, shell_job("second", "true")).status == JobStatus::succeeded);
+  std::vector<int> spares;
+  REQUIRE(eventually([&] { return (spares = forked_spare_supervisors(jobs.dir.path())).size() == 1; }));
+  const int spare = spares[0];
+  // Holding the ledger's lock stops the spare in the middle of recording
+  // the job it takes: it has its lock and wrote its pid file, and waits to
+  // enqueue. Killed there, it has said nothing on its ready pipe.
+  const int ledger_lock = ::open((jobs.dir / "ledger.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  REQUIRE(ledger_lock >= 0);
+  const int locked = ::flock(ledger_lock, LOCK_EX);  // (in REQUIRE, doctest would take flock for fcntl.h's struct)
+  REQUIRE(locked == 0);
+  const fs::path ran = jobs.dir / "ran";
+  std::optional<JobId> id;
+  std::string error;
+  std::thread launcher([&] {
+    try {
+      id = jobs.cluster.launch(shell_job("after", fmt::format("echo x >> {}", ran.string())));
+    } catch (const JobError& e) {
+      error = e.what();
+    }
+  });
+  const std::string spare_pid_file_line = fmt::format("{} ", spare);
+  const bool spare_recording = eventually([&] {
+    for (const auto& name : entries(jobs.dir.path())) {
+      if (read_text(jobs.dir / name / "supervisor.pid").starts_with(spare_pid_file_line)) return true;
+    }
+    return false;
+  }, 30s);
+  ::kill(spare, SIGKILL);
+  ::close(ledger_lock);
+  launcher.join();
+  REQUIRE(spare_recording);
+  INFO(error);
+  REQUIRE(id.has_value());
+  const JobInfo info = jobs.cluster.wait(*id, 30s);
+  CHECK(info.status == JobStatus::succeeded);
+  CHECK(read_text(ran) == "x\n");
 }
 
 TEST_CASE("a program killed with SIGKILL leaves no spare supervisor behind") {

@@ -115,8 +115,8 @@ class LocalCluster final : public Cluster {
   int gpu_capacity() const noexcept { return gpu_; }
 
  private:
-  // Starts the job's supervisor with `input`; what it answered.
-  std::string start_supervisor(const std::string& input, const std::filesystem::path& log);
+  // Starts job `id`'s supervisor with `input`; what it answered.
+  std::string start_supervisor(const JobId& id, const std::string& input, const std::filesystem::path& log);
 
   LocalClusterOptions options_;
   std::filesystem::path jobs_dir_;

@@ -65,6 +65,10 @@ bool supervisor_alive(const std::filesystem::path& jobs_dir, const JobId& id);
 // job as failed (or stopped, when a stop was asked) with the reason, and
 // returns the status written. Idempotent.
 std::optional<JobInfo> settle_dead_supervisor(const std::filesystem::path& jobs_dir, const JobId& id);
+// Undoes what a supervisor of `id` that died before it said the job had
+// started may have left (its lock, pid file, status and ledger entry), so
+// that a fresh supervisor can start the job as if it were the first.
+void forget_unstarted_supervisor(const std::filesystem::path& jobs_dir, const JobId& id);
 // /proc/<pid>/stat's start time, or 0 when there is no such process.
 std::uint64_t process_start_time(int pid) noexcept;
 // The file that asks a job to stop (written by terminate, read by its supervisor).

@@ -54,7 +54,8 @@ class SpareSupervisor {
   // the job is recorded), or nullopt when it cannot take the job: it is
   // gone, this process has changed since it started, or this process is a
   // fork of the one that started it. Then start one as usual: nothing of
-  // the job has reached it.
+  // the job has reached it. Any other answer ("" when it died after the
+  // input was sent: killed by someone, say) means it did not start the job.
   std::optional<std::string> hand(std::string_view input);
 
  private:
