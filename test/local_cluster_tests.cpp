@@ -100,15 +100,6 @@ std::vector<int> spare_supervisors(const fs::path& jobs_dir) {
   return pids;
 }
 
-int parent_of(int pid) {
-  const std::string stat = read_text(fmt::format("/proc/{}/stat", pid));
-  const std::size_t name_end = stat.rfind(')');
-  if (name_end == std::string::npos) return 0;
-  char state = 0;
-  int parent = 0;
-  return std::sscanf(stat.c_str() + name_end + 1, " %c %d", &state, &parent) == 2 ? parent : 0;
-}
-
 // The spare supervisor that will take the cluster's next job: the process
 // its first one forked, no longer this process's child.
 std::vector<int> forked_spare_supervisors(const fs::path& jobs_dir) {
@@ -119,6 +110,13 @@ std::vector<int> forked_spare_supervisors(const fs::path& jobs_dir) {
 
 // Runs `request` on `cluster` to its end.
 JobInfo run_job(LocalCluster& cluster, const JobRequest& request) { return cluster.wait(cluster.launch(request), 30s); }
+
+// From its second launch on, a cluster keeps a spare supervisor: two
+// launches, so that one is started.
+void launch_twice_for_a_spare(Jobs& jobs) {
+  REQUIRE(run_job(jobs.cluster, shell_job("first", "true")).status == JobStatus::succeeded);
+  REQUIRE(run_job(jobs.cluster, shell_job("second", "true")).status == JobStatus::succeeded);
+}
 
 }  // namespace
 
@@ -548,9 +546,7 @@ TEST_CASE("a spare supervisor runs its job with the submitter's environment and 
   Watchdog watchdog("a spare supervisor's environment", 90s);
   Jobs jobs;
   ::unsetenv("FRAY_SPARE_PROBE");
-  // From the second launch on, the cluster keeps a spare, started now.
-  REQUIRE(run_job(jobs.cluster, shell_job("first", "true")).status == JobStatus::succeeded);
-  REQUIRE(run_job(jobs.cluster, shell_job("second", "true")).status == JobStatus::succeeded);
+  launch_twice_for_a_spare(jobs);
   REQUIRE(eventually([&] { return spare_supervisors(jobs.dir.path()).size() == 1; }));
   TempDir elsewhere("fray-jobs-cwd-");
   const fs::path before = fs::current_path();
@@ -608,8 +604,7 @@ TEST_CASE("with keep_spare_supervisor off, no supervisor is started ahead") {
 TEST_CASE("a spare supervisor killed by someone is replaced, and the launch it would have served still runs once") {
   Watchdog watchdog("a killed spare supervisor", 90s);
   Jobs jobs;
-  REQUIRE(run_job(jobs.cluster, shell_job("first", "true")).status == JobStatus::succeeded);
-  REQUIRE(run_job(jobs.cluster, shell_job("second", "true")).status == JobStatus::succeeded);
+  launch_twice_for_a_spare(jobs);
   std::vector<int> spares;
   REQUIRE(eventually([&] { return (spares = spare_supervisors(jobs.dir.path())).size() == 1; }));
   REQUIRE(::kill(spares[0], SIGKILL) == 0);
@@ -624,8 +619,7 @@ TEST_CASE("a spare supervisor killed by someone is replaced, and the launch it w
 TEST_CASE("a spare supervisor killed after it took a job, before it started it, leaves the launch to a fresh one that runs it once") {
   Watchdog watchdog("a spare killed while taking a job", 90s);
   Jobs jobs;
-  REQUIRE(run_job(jobs.cluster, shell_job("first", "true")).status == JobStatus::succeeded);
-  REQUIRE(run_job(jobs.cluster, shell_job("second", "true")).status == JobStatus::succeeded);
+  launch_twice_for_a_spare(jobs);
   std::vector<int> spares;
   REQUIRE(eventually([&] { return (spares = forked_spare_supervisors(jobs.dir.path())).size() == 1; }));
   const int spare = spares[0];

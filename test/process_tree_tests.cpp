@@ -398,18 +398,6 @@ std::vector<std::string> marked(const fs::path& file, const std::string& word) {
   return pids;
 }
 
-// The parent of `pid`, from /proc/PID/stat (its name may hold spaces).
-int parent_of(int pid) {
-  const std::string stat = read_text(fmt::format("/proc/{}/stat", pid));
-  const auto after_name = stat.rfind(')');
-  if (after_name == std::string::npos) return -1;
-  std::istringstream rest(stat.substr(after_name + 1));
-  char state = 0;
-  int parent = -1;
-  rest >> state >> parent;
-  return parent;
-}
-
 }  // namespace
 
 TEST_CASE("a cancelled run's SIGTERM reaches every process it started before the grace ends, even those whose parent died of it at once") {

@@ -168,6 +168,17 @@ inline char process_state(int pid) {
   return paren == std::string::npos || paren + 2 >= stat.size() ? 0 : stat[paren + 2];
 }
 
+// The parent of `pid`, from /proc/PID/stat (its name may hold spaces), or
+// -1 when there is no such process.
+inline int parent_of(int pid) {
+  const std::string stat = read_text(fmt::format("/proc/{}/stat", pid));
+  const auto paren = stat.rfind(')');
+  if (paren == std::string::npos) return -1;
+  char state = 0;
+  int parent = -1;
+  return std::sscanf(stat.c_str() + paren + 1, " %c %d", &state, &parent) == 2 ? parent : -1;
+}
+
 inline bool process_gone(int pid) {
   const char state = process_state(pid);
   return state == 0 || state == 'Z' || state == 'X';
