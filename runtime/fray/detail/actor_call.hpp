@@ -182,14 +182,17 @@ class ActorConstruct final : public TaskCompletion<ActorConstruct<T, Args...>, v
   template <class... A>
   explicit ActorConstruct(ActorCore<T>& core, A&&... args)
       : Completion(2),  // one for the actor (ready()), one for the execution
-        core_(core) {
+        core_(core),
+        home_(core.host().executor()) {
     args_.emplace(std::forward<A>(args)...);
     run_work = &ActorConstruct::start;
   }
   // Before the construction is queued.
   void watch_arguments() noexcept { arguments_.watch(*args_, *this, core_); }
 
-  Executor* home() const noexcept override { return &core_.host().executor(); }
+  // Kept, not read through core_: a waiter asks for it after the call may
+  // have completed, when the actor's core may already be gone.
+  Executor* home() const noexcept override { return &home_; }
   bool arguments_ready() const noexcept override { return arguments_.ready(); }
   StateBase& call_state() noexcept override { return *this; }
 
@@ -238,6 +241,7 @@ class ActorConstruct final : public TaskCompletion<ActorConstruct<T, Args...>, v
   ChannelCloser* channel() noexcept { return nullptr; }
 
   ActorCore<T>& core_;
+  Executor& home_;
   std::optional<std::tuple<Args...>> args_;
   ActorArguments<kDeps> arguments_;
 };
@@ -259,7 +263,8 @@ class ActorCall final : public TaskCompletion<ActorCall<T, F, Args...>, actor_ca
   template <class G, class... A>
   ActorCall(ActorCore<T>& core, G&& fn, A&&... args)
       : Completion(2),  // one for the future, one for the execution
-        core_(core) {
+        core_(core),
+        home_(core.host().executor()) {
     body_.emplace(std::forward<G>(fn), std::forward<A>(args)...);
     run_work = &ActorCall::start;
   }
@@ -272,7 +277,9 @@ class ActorCall final : public TaskCompletion<ActorCall<T, F, Args...>, actor_ca
     channel_ = std::move(channel);
   }
 
-  Executor* home() const noexcept override { return &core_.host().executor(); }
+  // Kept, not read through core_: a waiter asks for it after the call may
+  // have completed, when the actor's core may already be gone.
+  Executor* home() const noexcept override { return &home_; }
   bool arguments_ready() const noexcept override { return arguments_.ready(); }
   StateBase& call_state() noexcept override { return *this; }
 
@@ -410,6 +417,7 @@ class ActorCall final : public TaskCompletion<ActorCall<T, F, Args...>, actor_ca
   }
 
   ActorCore<T>& core_;
+  Executor& home_;
   std::optional<Body> body_;
   ActorArguments<kDeps> arguments_;
   [[no_unique_address]] std::conditional_t<Kind::coroutine, std::coroutine_handle<typename Kind::promise_type>, Unit>
