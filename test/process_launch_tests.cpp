@@ -17,6 +17,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <map>
+#include <thread>
+#include <algorithm>
 #include <condition_variable>
 #include <memory>
 #include <mutex>
@@ -99,6 +103,94 @@ struct PrivateEnv {
 WorkerPoolOptions quiet_pool(std::string name) {
   return WorkerPoolOptions{}.with_name(std::move(name)).with_max_workers(1).with_log_sink([](const fray::WorkerLogLine&) {});
 }
+
+// This process's child guards that wait for a child (alive, none below them).
+std::vector<int> idle_child_guards() {
+  std::vector<int> idle;
+  for (const auto& name : entries("/proc")) {
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    const int pid = std::atoi(name.c_str());
+    if (parent_of(pid) != ::getpid() || process_state(pid) == 'Z') continue;
+    if (trimmed(read_text(fmt::format("/proc/{}/comm", pid))) != "fray-child-guar") continue;
+    if (trimmed(read_text(fmt::format("/proc/{}/task/{}/children", pid, pid))).empty()) idle.push_back(pid);
+  }
+  return idle;
+}
+
+// Holds fray's process thread in a stream callback (which runs there)
+// until released: launches that need that thread wait meanwhile. Bounded,
+// so a broken test cannot wedge the thread for good.
+class ProcessThreadHold {
+ public:
+  explicit ProcessThreadHold(const IsolatedVirtualEnv& env) {
+    holder_ = env.run({"sh", "-c", "echo hold; exec sleep 30"},
+                      RunOptions{}.with_kill_grace(100ms).stream_stdout([this](std::string_view) {
+                        std::unique_lock lock(mutex_);
+                        holding_ = true;
+                        changed_.notify_all();
+                        changed_.wait_for(lock, 60s, [this] { return released_; });
+                      }));
+    std::unique_lock lock(mutex_);
+    REQUIRE(changed_.wait_for(lock, 60s, [this] { return holding_; }));
+  }
+  ProcessThreadHold(const ProcessThreadHold&) = delete;
+  ~ProcessThreadHold() {
+    release();
+    (void)cancelled();
+  }
+  void release() {
+    {
+      std::lock_guard guard(mutex_);
+      released_ = true;
+    }
+    changed_.notify_all();
+  }
+  // Cancels the holding run; whether it ended cancelled, as it should.
+  bool cancelled() {
+    if (!holder_.valid()) return true;
+    holder_.cancel();
+    try {
+      holder_.get();
+    } catch (const fray::TaskCancelled&) {
+      holder_ = {};
+      return true;
+    } catch (const std::exception&) {
+    }
+    holder_ = {};
+    return false;
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool holding_ = false, released_ = false;
+  fray::Future<fray::ProcessResult> holder_;
+};
+
+// Runs of `sleep 30`, cancelled when the test ends, however it ends.
+struct Sleepers {
+  std::vector<fray::Future<fray::ProcessResult>> runs;
+  Sleepers() = default;
+  Sleepers(const Sleepers&) = delete;
+  ~Sleepers() {
+    for (auto& run : runs) {
+      run.cancel();
+      try {
+        run.get();
+      } catch (const std::exception&) {
+      }
+    }
+  }
+  // Until no guard of this process waits for a child.
+  void occupy_every_idle_guard(const IsolatedVirtualEnv& env) {
+    REQUIRE_MESSAGE(fs::exists(fmt::format("/proc/{}/task/{}/children", ::getpid(), ::getpid())),
+                    "this test tells idle guards by /proc/PID/task/TID/children (CONFIG_PROC_CHILDREN)");
+    while (!eventually([] { return idle_child_guards().empty(); }, 200ms)) {
+      REQUIRE(runs.size() < 64);
+      runs.push_back(env.run({"sleep", "30"}, RunOptions{}.with_kill_grace(100ms)));
+    }
+  }
+};
 
 }  // namespace
 
@@ -193,40 +285,48 @@ TEST_CASE("a working directory removed between run() and the launch fails the ru
   TempDir dir("fray-launch-");
   const fs::path cwd = dir / "workdir";
   fs::create_directory(cwd);
-  // Processes start on fray's process thread, after run() has checked the
-  // directory (fray/detail/process_runner.hpp). A stream callback runs on
-  // that thread: holding it there keeps the next launch waiting while the
-  // directory goes.
-  std::mutex mutex;
-  std::condition_variable changed;
-  bool holding = false, release = false;
-  auto holder = env.run({"sh", "-c", "echo hold; exec sleep 30"}, RunOptions{}.with_kill_grace(100ms).stream_stdout([&](std::string_view) {
-    std::unique_lock lock(mutex);
-    holding = true;
-    changed.notify_all();
-    // Bounded, so a broken test cannot wedge the process thread for good.
-    changed.wait_for(lock, 60s, [&] { return release; });
-  }));
-  {
-    std::unique_lock lock(mutex);
-    REQUIRE(changed.wait_for(lock, 60s, [&] { return holding; }));
-  }
+  // A run is handed to an idle guard at once when one waits; otherwise it
+  // starts on fray's process thread, after run() has checked the directory
+  // (fray/detail/process_runner.hpp). So first every idle guard gets a
+  // child, then a stream callback, which runs on that thread, holds it
+  // there: the next launch waits there while the directory goes.
+  Sleepers sleepers;
+  sleepers.occupy_every_idle_guard(env);
+  ProcessThreadHold hold(env);
   auto launch = env.run({"/bin/sh", "-c", "pwd"}, RunOptions{}.with_cwd(cwd));
   fs::remove(cwd);
-  {
-    std::lock_guard guard(mutex);
-    release = true;
-  }
-  changed.notify_all();
+  hold.release();
   try {
     const auto result = launch.get();
     FAIL("the process started in a directory that was gone (out: " << result.out
-         << "); if launches no longer wait for the process thread, this test needs another way in");
+         << "); if launches without an idle guard no longer wait for the process thread, this test needs another way in");
   } catch (const fray::ProcessLaunchFailed& e) {
     CHECK(std::string(e.what()) == fmt::format("cannot start /bin/sh: its working directory {} does not exist", cwd.string()));
   }
-  holder.cancel();
-  CHECK_THROWS_AS(holder.get(), fray::TaskCancelled);
+  CHECK(hold.cancelled());
+}
+
+TEST_CASE("a run starts at once on an idle guard while fray's process thread is busy, and completes once it is free") {
+  Watchdog watchdog("a run handed over behind a blocked process thread", 120s);
+  const IsolatedVirtualEnv& env = plain_env();
+  TempDir dir("fray-handed-");
+  const fs::path started = dir / "started";
+  // Two guards go idle: the holder takes one, the run the other.
+  auto first = env.run({"true"});
+  auto second = env.run({"true"});
+  REQUIRE(first.get().ok());
+  REQUIRE(second.get().ok());
+  ProcessThreadHold hold(env);
+  auto run = env.run({"sh", "-c", "echo up > \"$1\"; echo done", "sh", started.string()});
+  // Before the process thread is free, the child has run.
+  CHECK(eventually([&] { return fs::exists(started); }, 30s));
+  CHECK_FALSE(run.ready());
+  hold.release();
+  const fray::ProcessResult result = run.get();
+  CHECK(result.exit_code == 0);
+  CHECK(trimmed(result.out) == "done");
+  CHECK(trimmed(read_text(started)) == "up");
+  CHECK(hold.cancelled());
 }
 
 TEST_CASE("an executable file the kernel cannot run fails with ProcessLaunchFailed saying why: no program, or a missing interpreter") {
@@ -437,6 +537,57 @@ TEST_CASE("a run started after the driver changed its umask and its open-file li
   ::umask(old_mask);
   ::setrlimit(RLIMIT_NOFILE, &files);
   CHECK(after == fmt::format("0027\n{}", lower.rlim_cur));
+}
+
+TEST_CASE("runs from several threads at once, handed to idle guards that someone killed, each run once and work") {
+  Watchdog watchdog("runs on killed idle guards", 120s);
+  TempDir dir("fray-killed-idle-");
+  const fs::path log = dir / "runs.log";
+  for (int round = 0; round < 3; ++round) {
+    CAPTURE(round);
+    // Guards go idle as these end; then every idle one is killed, so the
+    // next runs are handed to dead guards first.
+    std::vector<fray::Future<fray::ProcessResult>> warm;
+    for (int i = 0; i < 4; ++i) warm.push_back(plain_env().run({"true"}));
+    for (auto& run : warm) REQUIRE(run.get().ok());
+    const std::vector<int> idle = idle_child_guards();
+    REQUIRE(!idle.empty());
+    for (int pid : idle) ::kill(pid, SIGKILL);
+    REQUIRE(eventually([&] { return std::all_of(idle.begin(), idle.end(), [](int pid) { return process_gone(pid); }); }));
+
+    std::atomic<int> failed{0};
+    std::vector<std::thread> drivers;
+    for (int t = 0; t < 4; ++t) {
+      drivers.emplace_back([&, t] {
+        for (int i = 0; i < 5; ++i) {
+          try {
+            const std::string line = fmt::format("{}.{}.{}", round, t, i);
+            const auto result = plain_env().run({"sh", "-c", "echo \"$1\" >> \"$2\"", "sh", line, log.string()}).get();
+            if (!result.ok()) ++failed;
+          } catch (const std::exception&) {
+            ++failed;
+          }
+        }
+      });
+    }
+    for (auto& driver : drivers) driver.join();
+    CHECK(failed.load() == 0);
+  }
+  // More runs at once than fray keeps idle guards: every killed guard left
+  // on the shelf is taken, found dead and reaped.
+  std::vector<fray::Future<fray::ProcessResult>> drain;
+  for (int i = 0; i < 12; ++i) drain.push_back(plain_env().run({"sleep", "0.5"}));
+  for (auto& run : drain) CHECK(run.get().ok());
+  CHECK(zombie_children() == 0);
+  // Every run ran exactly once.
+  std::istringstream lines(read_text(log));
+  std::map<std::string, int> seen;
+  for (std::string line; std::getline(lines, line);) ++seen[line];
+  CHECK(seen.size() == 60);
+  for (const auto& [line, count] : seen) {
+    CAPTURE(line);
+    CHECK(count == 1);
+  }
 }
 
 TEST_CASE("a fork of the driver holding fray's descriptors does not hang runs whose guards must retire") {

@@ -172,6 +172,7 @@ bool move_above_targets(Command& command) {
   }
   command.lowest_free = highest + 1;
   for (int i = 0; i < request.fd_count; ++i) {
+    if (command.fds[i] >= command.lowest_free) continue;  // above them all already (see hold_standard_numbers)
     const int moved = ::fcntl(command.fds[i], F_DUPFD_CLOEXEC, command.lowest_free);
     if (moved < 0) return false;
     ::close(command.fds[i]);
@@ -186,6 +187,19 @@ bool move_above_targets(Command& command) {
 void close_all_but_control() {
   ::syscall(SYS_close_range, 0u, unsigned(control_fd - 1), 0u);
   ::syscall(SYS_close_range, unsigned(control_fd + 1), ~0u, 0u);
+}
+
+// With 0, 1 and 2 taken (by /dev/null, close-on-exec), the descriptors of a
+// request arrive above the child's 0, 1 and 2, and most need no move.
+void hold_standard_numbers() {
+  for (int fd = 0; fd <= 2; ++fd) {
+    const int null = ::open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null < 0) return;  // then they are moved, as any other
+    if (null != fd) {
+      ::dup3(null, fd, O_CLOEXEC);
+      ::close(null);
+    }
+  }
 }
 
 // ---- starting the child ---------------------------------------------------
@@ -559,6 +573,7 @@ int main(int argc, char** argv) {
   if (::getppid() != pid_t(driver)) return 127;
   ::fcntl(control_fd, F_SETFD, FD_CLOEXEC);
   close_all_but_control();
+  hold_standard_numbers();
   if (stop_signal < SIGRTMIN || kill_signal < SIGRTMIN || kill_signal > SIGRTMAX) {
     report(Step::setup, EINVAL);
     return 127;

@@ -12,10 +12,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <optional>
 #include <string_view>
 #include <utility>
@@ -147,47 +149,92 @@ IdleGuard spawn_guard(const ChildLaunch& child) {
 // Guards idle on this thread (whose death their PDEATHSIG follows), for its
 // next launches: a guard whose child ended on its own comes back here, so a
 // launch only hands it the next child. Only threads that asked for them
-// (keep_idle_guards) keep any.
+// (keep_idle_guards) keep any. The process thread's are shared
+// (share_idle_guards): any thread may hand one a child, under shelf_mutex().
 struct IdleGuards {
   static constexpr std::size_t kept_at_most = 8;
   bool wanted = false;
+  bool shared = false;
   pid_t owner = -1;  // the process whose guards these are: a fork of the driver must not use them
   std::vector<IdleGuard> guards;
-  ~IdleGuards() {
-    if (owner != ::getpid()) return;
-    for (auto& guard : guards) retire(guard);
-  }
-  std::optional<IdleGuard> take() {
-    if (owner != ::getpid()) {  // we are a fork: the guards are our parent's
-      for (auto& guard : guards) ::close(guard.control);
-      guards.clear();
-      owner = ::getpid();
-    }
-    if (guards.empty()) return std::nullopt;
-    // Started before the driver changed its credentials, umask or limits:
-    // its child would get the old ones. Retire them all (they are alike).
-    if (!(guards.back().settings == InheritedSettings::now())) {
-      for (auto& guard : guards) retire(guard);
-      guards.clear();
-      return std::nullopt;
-    }
-    IdleGuard guard = guards.back();
-    guards.pop_back();
-    return guard;
-  }
-  void give_back(IdleGuard guard) noexcept {
-    if (!wanted || owner != ::getpid() || guards.size() >= kept_at_most) return retire(guard);
-    // An event loop may have made it non-blocking while it watched it.
-    ::fcntl(guard.control, F_SETFL, ::fcntl(guard.control, F_GETFL) & ~O_NONBLOCK);
-    try {
-      guards.push_back(guard);
-    } catch (...) {
-      retire(guard);
-    }
-  }
+  ~IdleGuards();
+  std::optional<IdleGuard> take();
+  void give_back(IdleGuard guard) noexcept;
+  // For shared ones, with shelf_mutex() held.
+  std::optional<IdleGuard> take_locked();
+  // One started with `settings`, if the last idle one was; retires none.
+  std::optional<IdleGuard> take_matching_locked(const InheritedSettings& settings);
+  void give_back_locked(IdleGuard guard) noexcept;
 };
 
 thread_local IdleGuards idle_guards;
+
+// The process thread's idle guards, while it runs; and what guards them
+// (never destroyed: a launch may look for them while the program exits).
+IdleGuards* shared_idle_guards = nullptr;
+std::mutex& shelf_mutex() {
+  static std::mutex& mutex = *new std::mutex;
+  return mutex;
+}
+
+IdleGuards::~IdleGuards() {
+  std::unique_lock lock(shelf_mutex(), std::defer_lock);
+  if (shared) {
+    lock.lock();
+    shared_idle_guards = nullptr;
+  }
+  if (owner != ::getpid()) return;
+  for (auto& guard : guards) retire(guard);
+}
+
+std::optional<IdleGuard> IdleGuards::take() {
+  if (!shared) return take_locked();
+  std::lock_guard lock(shelf_mutex());
+  return take_locked();
+}
+
+void IdleGuards::give_back(IdleGuard guard) noexcept {
+  if (!shared) return give_back_locked(guard);
+  std::lock_guard lock(shelf_mutex());
+  give_back_locked(guard);
+}
+
+std::optional<IdleGuard> IdleGuards::take_locked() {
+  if (owner != ::getpid()) {  // we are a fork: the guards are our parent's
+    for (auto& guard : guards) ::close(guard.control);
+    guards.clear();
+    owner = ::getpid();
+  }
+  if (guards.empty()) return std::nullopt;
+  // Started before the driver changed its credentials, umask or limits:
+  // its child would get the old ones. Retire them all (they are alike).
+  if (!(guards.back().settings == InheritedSettings::now())) {
+    for (auto& guard : guards) retire(guard);
+    guards.clear();
+    return std::nullopt;
+  }
+  IdleGuard guard = guards.back();
+  guards.pop_back();
+  return guard;
+}
+
+std::optional<IdleGuard> IdleGuards::take_matching_locked(const InheritedSettings& settings) {
+  if (owner != ::getpid() || guards.empty() || !(guards.back().settings == settings)) return std::nullopt;
+  IdleGuard guard = guards.back();
+  guards.pop_back();
+  return guard;
+}
+
+void IdleGuards::give_back_locked(IdleGuard guard) noexcept {
+  if (!wanted || owner != ::getpid() || guards.size() >= kept_at_most) return retire(guard);
+  // An event loop may have made it non-blocking while it watched it.
+  ::fcntl(guard.control, F_SETFL, ::fcntl(guard.control, F_GETFL) & ~O_NONBLOCK);
+  try {
+    guards.push_back(guard);
+  } catch (...) {
+    retire(guard);
+  }
+}
 
 // One buffer of NUL-terminated words: the cwd, argv, the environment.
 std::string request_words(const ChildLaunch& child) {
@@ -218,7 +265,7 @@ std::string request_words(const ChildLaunch& child) {
 }
 
 // The request, its descriptors attached; 0 or the errno of the failure.
-int send_request(int control, const ChildLaunch& child, const std::string& words, int start_dir) {
+int send_request(int control, const ChildLaunch& child, const std::string& words, int start_dir, bool reusable) {
   child_guard::Request request{};
   std::vector<int> fds;
   auto attach = [&](int fd, std::int32_t target) {
@@ -232,18 +279,20 @@ int send_request(int control, const ChildLaunch& child, const std::string& words
   for (int fd : child.inherited) attach(fd, fd);
   request.terminal = child.terminal >= 0 ? attach(child.terminal, child_guard::guard_only) : -1;
   request.cwd_index = start_dir >= 0 ? attach(start_dir, child_guard::guard_only) : -1;
-  request.reusable = idle_guards.wanted ? 1 : 0;
+  request.reusable = reusable ? 1 : 0;
   request.version = child_guard::protocol_version;
   request.payload_bytes = std::uint32_t(words.size());
   request.arg_count = std::uint32_t(1 + child.args.size());
   request.env_count = std::uint32_t(child.env.size());
   request.fd_count = std::int32_t(fds.size());
 
+  // The request and its words in one message, so the guard wakes once; a
+  // stream socket may take it in parts (the descriptors go with the first).
   std::vector<char> attached(CMSG_SPACE(sizeof(int) * fds.size()));
-  iovec part{&request, sizeof request};
+  iovec parts[2] = {{&request, sizeof request}, {const_cast<char*>(words.data()), words.size()}};
   msghdr message{};
-  message.msg_iov = &part;
-  message.msg_iovlen = 1;
+  message.msg_iov = parts;
+  message.msg_iovlen = 2;
   message.msg_control = attached.data();
   message.msg_controllen = attached.size();
   cmsghdr* header = CMSG_FIRSTHDR(&message);
@@ -255,10 +304,12 @@ int send_request(int control, const ChildLaunch& child, const std::string& words
   while ((sent = ::sendmsg(control, &message, MSG_NOSIGNAL)) < 0 && errno == EINTR) {
   }
   if (sent < 0) return errno;
-  // A stream socket may take the header in parts; the descriptors went with the first.
-  const char* rest = reinterpret_cast<const char*>(&request) + sent;
-  std::size_t left = sizeof request - std::size_t(sent);
-  for (std::string_view data : {std::string_view(rest, left), std::string_view(words)}) {
+  std::size_t done = std::size_t(sent);
+  for (std::string_view data : {std::string_view(reinterpret_cast<const char*>(&request), sizeof request),
+                                std::string_view(words)}) {
+    const std::size_t skipped = std::min(done, data.size());
+    done -= skipped;
+    data.remove_prefix(skipped);
     while (!data.empty()) {
       const ssize_t n = ::send(control, data.data(), data.size(), MSG_NOSIGNAL);
       if (n < 0 && errno == EINTR) continue;
@@ -386,38 +437,59 @@ const std::string& child_guard_path() {
   return *found;
 }
 
-LaunchedChild launch_child(const ChildLaunch& child) {
-  check_words(child);
-  check_descriptors(child);
-  // Where "stay" is, for a guard started ahead: the driver's directory now.
-  int start_dir = child.cwd ? -1 : open_cloexec(".", O_PATH | O_DIRECTORY);
-  if (!child.cwd && start_dir < 0) {
+namespace {
+
+// The driver's working directory, for a child that stays in it (a guard
+// may have been started ahead, elsewhere); -1 when the child has a cwd.
+int open_start_dir(const ChildLaunch& child) {
+  if (child.cwd) return -1;
+  const int fd = open_cloexec(".", O_PATH | O_DIRECTORY);
+  if (fd < 0) {
     throw ProcessLaunchFailed(fmt::format("cannot start {}: cannot open the driver's working directory: {}",
                                           child.executable.string(), std::strerror(errno)));
   }
-  struct CloseDir {
-    int& fd;
-    ~CloseDir() { close_fd(fd); }
-  } close_dir{start_dir};
+  return fd;
+}
 
-  const std::string words = request_words(child);  // before a guard is taken: it may throw
-  std::optional<IdleGuard> spare = idle_guards.take();
-  IdleGuard guard = spare ? *spare : spawn_guard(child);
-  struct RetireUnlessStarted {
-    IdleGuard& guard;
-    bool started = false;
-    ~RetireUnlessStarted() {
-      if (!started) retire(guard);
-    }
-  } holder{guard};
-  int error = send_request(guard.control, child, words, start_dir);
-  auto report = error == 0 ? read_report(guard.control) : std::nullopt;
-  if (!report && spare) {  // the idle guard is gone (killed by someone): a fresh one
-    retire(guard);
-    guard = spawn_guard(child);
-    error = send_request(guard.control, child, words, start_dir);
-    report = error == 0 ? read_report(guard.control) : std::nullopt;
+// What a guard is sent besides the descriptors: built once per launch, even
+// when the first guard it goes to turns out gone.
+struct LaunchRequest {
+  std::string words;
+  int start_dir = -1;
+  explicit LaunchRequest(const ChildLaunch& child) {
+    check_words(child);
+    check_descriptors(child);
+    words = request_words(child);
+    start_dir = open_start_dir(child);
   }
+  LaunchRequest(std::string saved_words, int saved_start_dir) noexcept
+      : words(std::move(saved_words)), start_dir(saved_start_dir) {}
+  LaunchRequest(const LaunchRequest&) = delete;
+  ~LaunchRequest() { close_fd(start_dir); }
+};
+
+// A guard being handed a child: retired unless the child started.
+struct GuardInHand {
+  IdleGuard guard;
+  bool started = false;
+  explicit GuardInHand(const IdleGuard& taken) noexcept : guard(taken) {}
+  GuardInHand(const GuardInHand&) = delete;
+  ~GuardInHand() {
+    if (!started) retire(guard);
+  }
+};
+
+// Hands `request` to `guard`; its report, none if the guard is gone or
+// cannot be reached (`error`: why).
+std::optional<child_guard::Report> hand_over(const ChildLaunch& child, const LaunchRequest& request,
+                                             const IdleGuard& guard, bool reusable, int& error) {
+  error = send_request(guard.control, child, request.words, request.start_dir, reusable);
+  return error == 0 ? read_report(guard.control) : std::nullopt;
+}
+
+// The launch's end: the child runs under the guard, or the guard said why not.
+LaunchedChild started_or_throw(const ChildLaunch& child, GuardInHand& held,
+                               const std::optional<child_guard::Report>& report, int error, bool reusable) {
   if (!report || report->step != child_guard::Step::started) {
     if (error != 0) {
       throw ProcessLaunchFailed(fmt::format("cannot start {}: cannot reach its child guard: {}",
@@ -425,14 +497,91 @@ LaunchedChild launch_child(const ChildLaunch& child) {
     }
     throw ProcessLaunchFailed(launch_failure(child, report));
   }
-  holder.started = true;
-  LaunchedChild launched{guard.pid, pid_t(report->value), -1, guard.settings};
-  if (idle_guards.wanted) {
-    launched.control = guard.control;  // the child's end is reported there
+  held.started = true;
+  LaunchedChild launched{held.guard.pid, pid_t(report->value), -1, held.guard.settings};
+  if (reusable) {
+    launched.control = held.guard.control;  // the child's end is reported there
   } else {
-    close_fd(guard.control);
+    close_fd(held.guard.control);
   }
   return launched;
+}
+
+// On a thread whose guards' PDEATHSIG may follow it: `spare` (an idle
+// guard) or a fresh guard starts the child.
+LaunchedChild launch_with(const ChildLaunch& child, const LaunchRequest& request, std::optional<IdleGuard> spare) {
+  const bool reusable = idle_guards.wanted;
+  GuardInHand held{spare ? *spare : spawn_guard(child)};
+  int error = 0;
+  auto report = hand_over(child, request, held.guard, reusable, error);
+  if (!report && spare) {  // the idle guard is gone (killed by someone): a fresh one
+    retire(held.guard);
+    held.guard = spawn_guard(child);
+    report = hand_over(child, request, held.guard, reusable, error);
+  }
+  return started_or_throw(child, held, report, error, reusable);
+}
+
+}  // namespace
+
+LaunchedChild launch_child(const ChildLaunch& child) {
+  const LaunchRequest request(child);
+  return launch_with(child, request, idle_guards.take());
+}
+
+PendingLaunch::PendingLaunch(PendingLaunch&& other) noexcept
+    : guard_(std::exchange(other.guard_, -1)),
+      control_(std::exchange(other.control_, -1)),
+      delivered_(std::exchange(other.delivered_, false)),
+      settings_(other.settings_),
+      words_(std::move(other.words_)),
+      start_dir_(std::exchange(other.start_dir_, -1)) {}
+
+PendingLaunch::~PendingLaunch() {
+  close_fd(start_dir_);
+  if (guard_ <= 0) return;
+  if (delivered_) {  // the child may run already: its whole tree goes, as for an abandoned child
+    close_fd(control_);
+    kill_tree_and_reap(guard_);
+    return;
+  }
+  IdleGuard guard{guard_, control_, settings_};
+  retire(guard);
+}
+
+std::optional<PendingLaunch> hand_to_shared_guard(const ChildLaunch& child) {
+  LaunchRequest request(child);  // before a guard is taken: it may throw
+  // Outside the lock, which every run takes. A guard whose settings differ
+  // from this thread's is left to the process thread, whose own they are
+  // (no_new_privs and raw setresuid are per thread).
+  const InheritedSettings settings = InheritedSettings::now();
+  std::optional<IdleGuard> spare;
+  {
+    std::lock_guard lock(shelf_mutex());
+    if (shared_idle_guards != nullptr) spare = shared_idle_guards->take_matching_locked(settings);
+  }
+  if (!spare) return std::nullopt;
+  PendingLaunch pending;
+  pending.guard_ = spare->pid;
+  pending.control_ = spare->control;
+  pending.settings_ = spare->settings;
+  pending.words_ = std::move(request.words);
+  pending.start_dir_ = std::exchange(request.start_dir, -1);
+  pending.delivered_ = send_request(pending.control_, child, pending.words_, pending.start_dir_, true) == 0;
+  return pending;
+}
+
+LaunchedChild finish_launch(PendingLaunch& pending, const ChildLaunch& child) {
+  const LaunchRequest request(std::move(pending.words_), std::exchange(pending.start_dir_, -1));
+  const bool delivered = std::exchange(pending.delivered_, false);
+  GuardInHand held{IdleGuard{std::exchange(pending.guard_, -1), std::exchange(pending.control_, -1),
+                             pending.settings_}};
+  auto report = delivered ? read_report(held.guard.control) : std::nullopt;
+  if (!report) {  // gone (killed by someone): a fresh guard, with the same request
+    retire(held.guard);
+    return launch_with(child, request, std::nullopt);
+  }
+  return started_or_throw(child, held, report, 0, true);
 }
 
 void keep_idle_guards() noexcept {
@@ -441,6 +590,13 @@ void keep_idle_guards() noexcept {
   // first launch starts it, and it stays.
   idle_guards.wanted = true;
   idle_guards.owner = ::getpid();
+}
+
+void share_idle_guards() noexcept {
+  keep_idle_guards();
+  std::lock_guard lock(shelf_mutex());
+  idle_guards.shared = true;
+  shared_idle_guards = &idle_guards;
 }
 
 void start_idle_guard() noexcept {

@@ -270,10 +270,12 @@ std::uintmax_t tree_size(const fs::path& path) noexcept {
   return total;
 }
 
-bool is_executable_file(const fs::path& file) noexcept {
+bool is_executable_file(const char* file) noexcept {
   struct stat st {};
-  return ::stat(file.c_str(), &st) == 0 && S_ISREG(st.st_mode) && ::access(file.c_str(), X_OK) == 0;
+  return ::stat(file, &st) == 0 && S_ISREG(st.st_mode) && ::access(file, X_OK) == 0;
 }
+
+bool is_executable_file(const fs::path& file) noexcept { return is_executable_file(file.c_str()); }
 
 fs::path find_on_path(std::string_view name, std::string_view path_var) {
   if (name.empty()) return {};
@@ -281,17 +283,21 @@ fs::path find_on_path(std::string_view name, std::string_view path_var) {
     fs::path file(name);
     return is_executable_file(file) ? file : fs::path();
   }
+  // Every start looks its command up (as execvp does): one buffer for the
+  // candidates, a path only for the one found.
+  std::string candidate;
   std::size_t start = 0;
   while (start <= path_var.size()) {
     std::size_t end = path_var.find(':', start);
     if (end == std::string_view::npos) end = path_var.size();
     std::string_view dir = path_var.substr(start, end - start);
     // An empty entry means the current directory, as for execvp.
-    fs::path candidate = dir.empty() ? fs::path(name) : fs::path(dir) / name;
-    if (is_executable_file(candidate)) {
+    candidate.assign(dir.empty() ? std::string_view(".") : dir).append("/").append(name);
+    if (is_executable_file(candidate.c_str())) {
+      const fs::path found = dir.empty() ? fs::path(name) : fs::path(dir) / name;
       std::error_code ec;
-      fs::path absolute = fs::absolute(candidate, ec);
-      return ec ? candidate : absolute;
+      fs::path absolute = fs::absolute(found, ec);
+      return ec ? found : absolute;
     }
     start = end + 1;
   }

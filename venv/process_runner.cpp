@@ -66,7 +66,7 @@ class ProcessThread {
       sigaddset(&blocked, SIGPIPE);
       sigaddset(&blocked, SIGTTOU);
       pthread_sigmask(SIG_BLOCK, &blocked, nullptr);
-      keep_idle_guards();
+      share_idle_guards();
       thread_id_.store(std::this_thread::get_id(), std::memory_order_release);
     });
   }
@@ -87,9 +87,16 @@ void start_process_guard_ahead() {
   asio::post(process_context(), [] { start_idle_guard(); });
 }
 
-// One running process: launched, read, timed and reaped on the process
-// thread; the future's cancel hook posts a stop there.
+// One running process: handed to an idle guard on the thread that asked
+// for it when one is idle (the child starts without waiting for the
+// process thread to wake), else launched on the process thread; read,
+// timed and reaped there. The future's cancel hook posts a stop there.
 class RunOperation : public std::enable_shared_from_this<RunOperation>, private CancelHook {
+  // Allocated when the first read is posted, not cleared: most runs print
+  // little or nothing.
+  static constexpr std::size_t kOutputChunk = 16384;
+  using OutputBuffer = std::unique_ptr<char[]>;
+
  public:
   RunOperation(ProcessSpec spec, RunOptions options, std::shared_ptr<ProcessSet> owner)
       : spec_(std::move(spec)),
@@ -112,6 +119,7 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
   RunOperation(const RunOperation&) = delete;
 
   ~RunOperation() {
+    for (int& fd : child_ends_) close_fd(fd);
     // Only when the loop is torn down with the process still running (the
     // program is exiting): no zombie even then.
     if (launched_.guard > 0 && !reaped_) abandon_child(launched_);
@@ -130,15 +138,32 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
     }
   }
 
+  // On the thread that asked for the run, when it is not the process
+  // thread: hands the child to an idle guard of the process thread's now,
+  // so the child starts while that thread wakes up; start() learns the rest.
+  void hand_over_ahead() noexcept {
+    if (options_.foreground) return;  // the terminal is handed over on the process thread
+    try {
+      prepare();
+      if (auto handed = hand_to_shared_guard(child_)) pending_.emplace(std::move(*handed));
+    } catch (...) {
+      early_error_ = std::current_exception();
+    }
+  }
+
+  // On the process thread.
   void start() {
+    if (pending_stop_ != StopReason::none && !pending_) return refuse_unstarted();
     try {
       launch();
     } catch (...) {
       reaped_ = true;
       out_open_ = err_open_ = false;
+      armed_ = true;
       complete(std::current_exception());
       return;
     }
+    armed_ = true;
     if (options_.on_spawn) {
       try {
         options_.on_spawn(pid_);
@@ -157,27 +182,25 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
                         });
     }
     // A timeout of 100 years or more is no timeout (now() + it would overflow).
+    // From the launch, which a hand-over made before the process thread
+    // got here.
     if (options_.timeout && !is_never(*options_.timeout)) {
-      deadline_.expires_after(*options_.timeout);
+      deadline_.expires_at(started_ + *options_.timeout);
       deadline_.async_wait([self = shared_from_this()](const boost::system::error_code& error) {
         if (!error) self->stop(StopReason::timeout);
       });
     }
+    // Asked for before it started.
+    if (pending_stop_ != StopReason::none) stop(std::exchange(pending_stop_, StopReason::none));
   }
 
  private:
-  void launch() {
-    // The child's ends are plain descriptors (dup2'ed onto 0, 1, 2 in the
-    // child) and ours are O_CLOEXEC from the start, so a fork elsewhere in
-    // the program inherits none of them.
-    struct Fds {
-      int child_in = -1, child_out = -1, child_err = -1;
-      std::vector<int> to_close;
-      ~Fds() {
-        for (int& fd : to_close) close_fd(fd);
-      }
-    } fds;
-
+  // The child's descriptors and launch request. Our ends are O_CLOEXEC
+  // from the start, so a fork elsewhere in the program inherits none of
+  // them; the child's ends (dup2'ed onto 0, 1, 2 in the child) are closed
+  // once it started.
+  void prepare() {
+    prepared_ = true;
     auto output_fd = [&](Output mode, int own, std::unique_ptr<asio::readable_pipe>& pipe) -> int {
       switch (mode) {
         case Output::inherit:
@@ -185,7 +208,7 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
         case Output::discard: {
           const int fd = open_cloexec("/dev/null", O_WRONLY);
           if (fd < 0) throw ProcessLaunchFailed(fmt::format("cannot open /dev/null: {}", std::strerror(errno)));
-          fds.to_close.push_back(fd);
+          child_ends_.push_back(fd);
           return fd;
         }
         case Output::capture:
@@ -194,7 +217,7 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
       }
       int ends[2];
       if (::pipe2(ends, O_CLOEXEC) != 0) throw ProcessLaunchFailed(fmt::format("cannot create a pipe: {}", std::strerror(errno)));
-      fds.to_close.push_back(ends[1]);
+      child_ends_.push_back(ends[1]);
       pipe = std::make_unique<asio::readable_pipe>(io_, ends[0]);
       return ends[1];
     };
@@ -202,42 +225,67 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
     if (options_.input) {
       int ends[2];
       if (::pipe2(ends, O_CLOEXEC) != 0) throw ProcessLaunchFailed(fmt::format("cannot create a pipe: {}", std::strerror(errno)));
-      fds.to_close.push_back(ends[0]);
+      child_ends_.push_back(ends[0]);
       in_pipe_ = std::make_unique<asio::writable_pipe>(io_, ends[1]);
-      fds.child_in = ends[0];
+      child_.stdin_fd = ends[0];
     } else if (options_.inherit_stdin) {
-      fds.child_in = STDIN_FILENO;
+      child_.stdin_fd = STDIN_FILENO;
     } else {
-      fds.child_in = open_cloexec("/dev/null", O_RDONLY);
-      if (fds.child_in < 0) throw ProcessLaunchFailed(fmt::format("cannot open /dev/null: {}", std::strerror(errno)));
-      fds.to_close.push_back(fds.child_in);
+      child_.stdin_fd = open_cloexec("/dev/null", O_RDONLY);
+      if (child_.stdin_fd < 0) throw ProcessLaunchFailed(fmt::format("cannot open /dev/null: {}", std::strerror(errno)));
+      child_ends_.push_back(child_.stdin_fd);
     }
-    fds.child_out = output_fd(options_.stdout_mode, STDOUT_FILENO, out_pipe_);
-    fds.child_err = output_fd(options_.stderr_mode, STDERR_FILENO, err_pipe_);
+    child_.stdout_fd = output_fd(options_.stdout_mode, STDOUT_FILENO, out_pipe_);
+    child_.stderr_fd = output_fd(options_.stderr_mode, STDERR_FILENO, err_pipe_);
     out_open_ = out_pipe_ != nullptr;
     err_open_ = err_pipe_ != nullptr;
 
-    ChildLaunch child;
-    child.executable = spec_.executable;
-    child.args = std::move(spec_.args);
-    child.env = std::move(spec_.env);
-    child.cwd = options_.cwd;
-    child.stdin_fd = fds.child_in;
-    child.stdout_fd = fds.child_out;
-    child.stderr_fd = fds.child_err;
+    child_.executable = spec_.executable;
+    child_.args = std::move(spec_.args);
+    child_.env = std::move(spec_.env);
+    child_.cwd = options_.cwd;
+    started_ = Clock::now();
+  }
+
+  void launch() {
+    struct CloseChildEnds {
+      std::vector<int>& fds;
+      ~CloseChildEnds() {
+        for (int& fd : fds) close_fd(fd);
+        fds.clear();
+      }
+    } close_ends{child_ends_};
+    if (early_error_) std::rethrow_exception(early_error_);
+    if (!prepared_) prepare();
     if (options_.foreground && ::isatty(STDIN_FILENO) && ::tcgetpgrp(STDIN_FILENO) == ::getpgrp()) {
-      child.terminal = STDIN_FILENO;
+      child_.terminal = STDIN_FILENO;
       terminal_ = STDIN_FILENO;
     }
-    started_ = Clock::now();
     try {
-      launched_ = launch_child(child);
+      if (pending_) {
+        launched_ = finish_launch(*pending_, child_);
+        pending_.reset();
+      } else {
+        launched_ = launch_child(child_);
+      }
       pid_ = launched_.pid;
     } catch (...) {
       restore_terminal();
       throw;
     }
     result_.pid = pid_;
+  }
+
+  // Stopped (cancelled, or its env closed) before anything started it:
+  // it never starts.
+  void refuse_unstarted() {
+    armed_ = true;
+    reaped_ = true;
+    out_open_ = err_open_ = false;
+    const std::string name = spec_.executable.filename().string();
+    complete(std::make_exception_ptr(TaskCancelled(
+        pending_stop_ == StopReason::closed ? fmt::format("{} was not started: its isolated env was closed", name)
+                                            : fmt::format("{} was cancelled before it started", name))));
   }
 
   void watch_exit() {
@@ -276,6 +324,10 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
   }
 
   void stop(StopReason reason) {
+    if (!armed_) {  // not started yet: start() stops it
+      if (pending_stop_ == StopReason::none) pending_stop_ = reason;
+      return;
+    }
     if (finished_ || reaped_ || stop_ != StopReason::none || launched_.guard <= 0) return;
     stop_ = reason;
     signalled_ = true;
@@ -287,10 +339,11 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
     });
   }
 
-  void read_more(asio::readable_pipe* pipe, std::array<char, 16384>& buffer, bool is_out) {
-    pipe->async_read_some(asio::buffer(buffer), [self = shared_from_this(), pipe, &buffer, is_out](
+  void read_more(asio::readable_pipe* pipe, OutputBuffer& buffer, bool is_out) {
+    if (!buffer) buffer = std::make_unique_for_overwrite<char[]>(kOutputChunk);
+    pipe->async_read_some(asio::buffer(buffer.get(), kOutputChunk), [self = shared_from_this(), pipe, &buffer, is_out](
                                                      const boost::system::error_code& error, std::size_t n) {
-      if (n > 0) self->deliver(is_out, std::string_view(buffer.data(), n));
+      if (n > 0) self->deliver(is_out, std::string_view(buffer.get(), n));
       if (error) {
         self->deliver_rest(is_out);
         boost::system::error_code ignored;
@@ -408,9 +461,16 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
   std::unique_ptr<asio::readable_pipe> out_pipe_, err_pipe_;
   std::unique_ptr<asio::writable_pipe> in_pipe_;
   ChildExitWatch exit_watch_;
-  std::array<char, 16384> out_buffer_{}, err_buffer_{};
+  OutputBuffer out_buffer_, err_buffer_;
   LineSplitter out_lines_, err_lines_;
 
+  ChildLaunch child_;
+  std::vector<int> child_ends_;  // the child's ends of its descriptors, until it started
+  bool prepared_ = false;
+  std::optional<PendingLaunch> pending_;  // handed to a guard by hand_over_ahead
+  std::exception_ptr early_error_;        // what hand_over_ahead met
+  bool armed_ = false;  // start() ran: stop() may act (both on the process thread)
+  StopReason pending_stop_ = StopReason::none;
   LaunchedChild launched_;  // its guard: signalled, watched and finished
   bool signalled_ = false;  // the guard was told to stop the tree: never reuse it
   pid_t pid_ = -1;    // the program's own pid, for the result and messages
@@ -469,6 +529,7 @@ Future<ProcessResult> start_process(ProcessSpec spec, RunOptions options, std::s
   if (owner && !owner->add(operation)) {
     throw Error("the isolated env is closed: no new processes");
   }
+  if (!on_process_thread()) operation->hand_over_ahead();
   asio::post(process_context(), [operation] { operation->start(); });
   return future;
 }

@@ -48,7 +48,8 @@ struct RunOptions {
   // Hand the controlling terminal to the process's group while it runs (an
   // interactive `fray run`); only when this process is in the foreground.
   bool foreground = false;
-  // Called once the process runs, with its pid (= its process group id).
+  // Called once the process runs, with its pid (= its process group id), on
+  // fray's process thread; a short process may already have ended by then.
   std::function<void(int pid)> on_spawn;
 
   RunOptions& with_env(std::string key, std::string value) { env[std::move(key)] = std::move(value); return *this; }

@@ -16,7 +16,9 @@
 // child's pid, or which step failed and its errno. A thread that launches
 // often keeps the guards whose children ended on their own
 // (keep_idle_guards), so a launch costs one message to an idle guard,
-// not a process start.
+// not a process start. The process thread's idle guards serve every
+// thread (share_idle_guards, hand_to_shared_guard): a run starts at once,
+// on the caller's thread, and the process thread learns how it went.
 //
 // The caller owns the guard: it must finish the child (ChildExitWatch tells when).
 // The guard's PR_SET_PDEATHSIG follows the launching thread, so launch from
@@ -81,6 +83,41 @@ struct LaunchedChild {
 // child failed to start has been reaped).
 LaunchedChild launch_child(const ChildLaunch& child);
 
+// A child handed to one of the process thread's idle guards
+// (share_idle_guards) from another thread, whose start is not known yet:
+// the caller goes on while the guard starts it, and the process thread
+// learns how that went (finish_launch). Dropped before that, it stops the
+// guard and whatever the child started.
+class PendingLaunch {
+ public:
+  PendingLaunch(PendingLaunch&& other) noexcept;
+  PendingLaunch& operator=(PendingLaunch&&) = delete;
+  ~PendingLaunch();
+
+ private:
+  PendingLaunch() = default;
+  friend std::optional<PendingLaunch> hand_to_shared_guard(const ChildLaunch&);
+  friend LaunchedChild finish_launch(PendingLaunch&, const ChildLaunch&);
+  pid_t guard_ = -1;
+  int control_ = -1;
+  bool delivered_ = false;  // the guard has the request: the child may run
+  InheritedSettings settings_;
+  // The request, for a fresh guard if this one turns out gone.
+  std::string words_;
+  int start_dir_ = -1;
+};
+
+// From any thread: hands the child to an idle guard of the process
+// thread's. Nothing when none is idle (or the idle one's settings are not
+// this thread's): launch it on the process thread (launch_child) then.
+// Throws as launch_child does for a bad request.
+std::optional<PendingLaunch> hand_to_shared_guard(const ChildLaunch& child);
+// On the process thread, with the same `child` (its descriptors still
+// open): the guard's answer; a fresh guard starts the child, with the same
+// request, if that one was gone (killed by someone). Throws as
+// launch_child does.
+LaunchedChild finish_launch(PendingLaunch& pending, const ChildLaunch& child);
+
 // SIGTERM to every process the child's tree holds, in any group or session.
 void terminate_tree(pid_t guard) noexcept;
 // SIGKILL to every process the child's tree holds; the guard then exits.
@@ -103,6 +140,9 @@ int abandon_child(LaunchedChild& child) noexcept;
 // threads only: an idle guard's PR_SET_PDEATHSIG follows this thread. Its
 // launches' children must be finished (finish_child) on it too.
 void keep_idle_guards() noexcept;
+// keep_idle_guards, and other threads may hand this thread's idle guards
+// a child (hand_to_shared_guard). For fray's process thread.
+void share_idle_guards() noexcept;
 
 // On a thread that keeps idle guards: starts one now, so that its next
 // launch does not wait for a guard to start (a job supervisor started

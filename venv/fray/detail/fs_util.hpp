@@ -79,5 +79,6 @@ std::uintmax_t tree_size(const std::filesystem::path& path) noexcept;
 // it is executable.
 std::filesystem::path find_on_path(std::string_view name, std::string_view path_var);
 bool is_executable_file(const std::filesystem::path& file) noexcept;
+bool is_executable_file(const char* file) noexcept;
 
 }  // namespace fray::detail

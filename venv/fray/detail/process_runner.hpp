@@ -52,7 +52,8 @@ class ProcessSet {
   bool closed_ = false;
 };
 
-// Starts the process on the process thread. The future completes once it is
+// Starts the process: at once on an idle guard of the process thread's when
+// one is idle, else on the process thread. The future completes once it is
 // reaped and its output drained; cancel() on it stops the process group.
 Future<ProcessResult> start_process(ProcessSpec spec, RunOptions options,
                                     std::shared_ptr<ProcessSet> owner = nullptr);
