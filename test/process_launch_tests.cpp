@@ -17,13 +17,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <atomic>
-#include <map>
-#include <thread>
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
+#include <map>
 #include <memory>
 #include <mutex>
+#include <thread>
 
 using namespace fray_test;
 using namespace std::chrono_literals;

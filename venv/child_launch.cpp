@@ -549,30 +549,43 @@ PendingLaunch::~PendingLaunch() {
   retire(guard);
 }
 
-std::optional<PendingLaunch> hand_to_shared_guard(const ChildLaunch& child) {
-  LaunchRequest request(child);  // before a guard is taken: it may throw
-  // Outside the lock, which every run takes. A guard whose settings differ
-  // from this thread's is left to the process thread, whose own they are
-  // (no_new_privs and raw setresuid are per thread).
-  const InheritedSettings settings = InheritedSettings::now();
-  std::optional<IdleGuard> spare;
+namespace {
+
+// An idle guard of the process thread's started with this thread's
+// settings, if any. The settings are read outside the lock, which every
+// run takes, and only when a guard is idle. One whose settings differ from
+// this thread's is left to the process thread, whose own they are
+// (no_new_privs and raw setresuid are per thread).
+std::optional<IdleGuard> take_shared_guard() {
   {
     std::lock_guard lock(shelf_mutex());
-    if (shared_idle_guards != nullptr) spare = shared_idle_guards->take_matching_locked(settings);
+    if (shared_idle_guards == nullptr || shared_idle_guards->guards.empty()) return std::nullopt;
   }
-  if (!spare) return std::nullopt;
+  const InheritedSettings settings = InheritedSettings::now();
+  std::lock_guard lock(shelf_mutex());
+  if (shared_idle_guards == nullptr) return std::nullopt;
+  return shared_idle_guards->take_matching_locked(settings);
+}
+
+}  // namespace
+
+PendingLaunch hand_to_shared_guard(const ChildLaunch& child) {
+  LaunchRequest request(child);  // before a guard is taken: it may throw
   PendingLaunch pending;
+  pending.words_ = std::move(request.words);
+  pending.start_dir_ = std::exchange(request.start_dir, -1);
+  const std::optional<IdleGuard> spare = take_shared_guard();
+  if (!spare) return pending;
   pending.guard_ = spare->pid;
   pending.control_ = spare->control;
   pending.settings_ = spare->settings;
-  pending.words_ = std::move(request.words);
-  pending.start_dir_ = std::exchange(request.start_dir, -1);
   pending.delivered_ = send_request(pending.control_, child, pending.words_, pending.start_dir_, true) == 0;
   return pending;
 }
 
 LaunchedChild finish_launch(PendingLaunch& pending, const ChildLaunch& child) {
   const LaunchRequest request(std::move(pending.words_), std::exchange(pending.start_dir_, -1));
+  if (pending.guard_ <= 0) return launch_with(child, request, idle_guards.take());
   const bool delivered = std::exchange(pending.delivered_, false);
   GuardInHand held{IdleGuard{std::exchange(pending.guard_, -1), std::exchange(pending.control_, -1),
                              pending.settings_}};

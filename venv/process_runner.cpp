@@ -142,10 +142,12 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
   // thread: hands the child to an idle guard of the process thread's now,
   // so the child starts while that thread wakes up; start() learns the rest.
   void hand_over_ahead() noexcept {
-    if (options_.foreground) return;  // the terminal is handed over on the process thread
+    // The terminal is handed over on the process thread; a closed env
+    // starts nothing (close() stops this run too, once it started).
+    if (options_.foreground || (owner_ && owner_->closed())) return;
     try {
       prepare();
-      if (auto handed = hand_to_shared_guard(child_)) pending_.emplace(std::move(*handed));
+      pending_.emplace(hand_to_shared_guard(child_));
     } catch (...) {
       early_error_ = std::current_exception();
     }
@@ -153,7 +155,7 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
 
   // On the process thread.
   void start() {
-    if (pending_stop_ != StopReason::none && !pending_) return refuse_unstarted();
+    if (pending_stop_ != StopReason::none && !(pending_ && pending_->delivered())) return refuse_unstarted();
     try {
       launch();
     } catch (...) {
@@ -279,6 +281,7 @@ class RunOperation : public std::enable_shared_from_this<RunOperation>, private 
   // Stopped (cancelled, or its env closed) before anything started it:
   // it never starts.
   void refuse_unstarted() {
+    pending_.reset();  // retires the guard it may hold, which has no request
     armed_ = true;
     reaped_ = true;
     out_open_ = err_open_ = false;

@@ -83,39 +83,43 @@ struct LaunchedChild {
 // child failed to start has been reaped).
 LaunchedChild launch_child(const ChildLaunch& child);
 
-// A child handed to one of the process thread's idle guards
-// (share_idle_guards) from another thread, whose start is not known yet:
-// the caller goes on while the guard starts it, and the process thread
-// learns how that went (finish_launch). Dropped before that, it stops the
-// guard and whatever the child started.
+// A launch begun on another thread than the process thread: its request,
+// built there, and the idle guard of the process thread's
+// (share_idle_guards) it was handed to, if one was idle. The caller goes on
+// while the guard starts the child, and the process thread learns how that
+// went (finish_launch). Dropped before that, it stops the guard and
+// whatever the child started.
 class PendingLaunch {
  public:
   PendingLaunch(PendingLaunch&& other) noexcept;
   PendingLaunch& operator=(PendingLaunch&&) = delete;
   ~PendingLaunch();
+  // A guard has the request: the child may run.
+  bool delivered() const noexcept { return delivered_; }
 
  private:
   PendingLaunch() = default;
-  friend std::optional<PendingLaunch> hand_to_shared_guard(const ChildLaunch&);
+  friend PendingLaunch hand_to_shared_guard(const ChildLaunch&);
   friend LaunchedChild finish_launch(PendingLaunch&, const ChildLaunch&);
-  pid_t guard_ = -1;
+  pid_t guard_ = -1;  // none: no guard was idle
   int control_ = -1;
-  bool delivered_ = false;  // the guard has the request: the child may run
+  bool delivered_ = false;
   InheritedSettings settings_;
-  // The request, for a fresh guard if this one turns out gone.
+  // The request, for the process thread's launch if no guard took it (or a
+  // fresh guard, if the one that did turns out gone).
   std::string words_;
   int start_dir_ = -1;
 };
 
-// From any thread: hands the child to an idle guard of the process
-// thread's. Nothing when none is idle (or the idle one's settings are not
-// this thread's): launch it on the process thread (launch_child) then.
-// Throws as launch_child does for a bad request.
-std::optional<PendingLaunch> hand_to_shared_guard(const ChildLaunch& child);
+// From any thread: builds the request (the driver's directory is read
+// now) and hands it to an idle guard of the process thread's, if one is
+// idle and was started with this thread's settings. Throws as
+// launch_child does for a bad request.
+PendingLaunch hand_to_shared_guard(const ChildLaunch& child);
 // On the process thread, with the same `child` (its descriptors still
-// open): the guard's answer; a fresh guard starts the child, with the same
-// request, if that one was gone (killed by someone). Throws as
-// launch_child does.
+// open): starts it as launch_child would, with the request built before,
+// unless the guard it went to started it already; a fresh guard starts it
+// if that one was gone (killed by someone). Throws as launch_child does.
 LaunchedChild finish_launch(PendingLaunch& pending, const ChildLaunch& child);
 
 // SIGTERM to every process the child's tree holds, in any group or session.
