@@ -73,7 +73,12 @@ class StateBase {
 
   void add_ref() noexcept { refs_.fetch_add(1, std::memory_order_relaxed); }
   void release(std::uint32_t count = 1) noexcept {
-    if (refs_.fetch_sub(count, std::memory_order_acq_rel) == count) delete this;
+    // Holding every reference, nobody else can add one: no atomic write
+    // (and no barrier) is needed. The common case for a future whose task
+    // is done.
+    if (refs_.load(std::memory_order_acquire) == count || refs_.fetch_sub(count, std::memory_order_acq_rel) == count) {
+      delete this;
+    }
   }
   std::uint32_t ref_count() const noexcept { return refs_.load(std::memory_order_acquire); }
 
@@ -95,6 +100,9 @@ class StateBase {
   // ---- Moving through the statuses ----------------------------------------
   // pending -> queued, just before the task is posted. False if cancelled.
   bool mark_queued() noexcept { return advance(Status::pending, Status::queued); }
+  // The same for a task nobody else can reach yet (no cancel can race it):
+  // a plain store, published by the queue's lock.
+  void mark_queued_unshared() noexcept { status_.store(Status::queued, std::memory_order_relaxed); }
   // queued -> running: the caller won the right to run the task.
   bool try_claim() noexcept { return advance(Status::queued, Status::running); }
   // pending|queued -> running, for states fulfilled from outside.

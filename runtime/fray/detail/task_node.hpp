@@ -103,6 +103,9 @@ class TaskNode final
     }
     if constexpr (kDeps > 0) {
       deps_.release_guard();  // settles now or when the last future completes
+    } else if (unshared()) {
+      this->mark_queued_unshared();
+      host_.executor().post_task(this);  // with the queue's reference
     } else {
       after_dependencies();
     }
@@ -185,6 +188,13 @@ class TaskNode final
     this->begin_completion();
     this->publish_outcome(Outcome<Value>::failed(std::move(error)));
     this->release(2);  // the execution's and the unused queue's
+  }
+
+  // At submission, before the future is handed out: with no parent, no
+  // shutdown list and no line for resources, no other thread can reach the
+  // task (to cancel it) until it is queued.
+  bool unshared() const noexcept {
+    return parent_link_ == nullptr && !needs_listing() && !admitted_by_resources();
   }
 
   bool needs_listing() const noexcept {
