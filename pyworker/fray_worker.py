@@ -73,13 +73,13 @@ import _socket
 
 
 class _DecodeContext:
-    # What _json.make_scanner reads from a json.JSONDecoder.
+    # What _json.make_scanner reads from a json.JSONDecoder. (No `memo`: the
+    # C scanner keeps its own and clears it after each call.)
     strict = True
     object_hook = None
     object_pairs_hook = None
     parse_float = float
     parse_int = int
-    memo = {}
 
     @staticmethod
     def parse_constant(name):
@@ -130,17 +130,12 @@ def _decode(payload):
         value, end = _scan(text, 0)
     except StopIteration:
         raise ValueError("malformed request frame")
-    finally:
-        _DecodeContext.memo.clear()
     return value
 
 
 def decode(payload):
-    try:
-        try:  # _decode, inline: this runs once per call
-            return _scan(str(payload, "utf-8"), 0)[0]
-        finally:
-            _DecodeContext.memo.clear()
+    try:  # _decode, inline: this runs once per call
+        return _scan(str(payload, "utf-8"), 0)[0]
     except StopIteration:
         raise ValueError("malformed request frame")
     except RecursionError:
@@ -376,26 +371,30 @@ class Worker:
         is queued (answered {"i": N, "d": 1}); a cancel flags N if it runs.
         Either is ignored once N has finished."""
         pending = self.pending
-        view = memoryview(pending)  # its slices copy nothing
-        append = self.queue.append
         max_frame = self.max_frame
+        if len(pending) < 4:
+            return
+        first = int.from_bytes(pending[:4], "little")
+        if first <= max_frame and len(pending) < 4 + first:
+            return  # not a whole frame yet (a large request comes in many reads: no copy for each)
+        data = bytes(pending)  # one copy: its slices are the bytes each request keeps
+        append = self.queue.append
         offset = 0
-        size = len(pending)
+        size = len(data)
         while size - offset >= 4:
-            length = int.from_bytes(view[offset:offset + 4], "little")
+            length = int.from_bytes(data[offset:offset + 4], "little")
             if length > max_frame or length < HEADER_BYTES:
                 sys.stderr.write("fray worker: a request frame of %d bytes (at most %d)\n" % (length, max_frame))
                 os._exit(3)
             end = offset + 4 + length
             if end > size:
                 break
-            kind = pending[offset + 4]
+            kind = data[offset + 4]
             if kind == 81 or kind == 82:  # "Q" a request expected to be short, "R" any other
-                append((bytes(view[offset + 5:offset + 13]), kind == 81, bytes(view[offset + 13:end])))
+                append((data[offset + 5:offset + 13], kind == 81, data[offset + 13:end]))
             else:
-                self.control(kind, bytes(view[offset + 5:offset + 13]))
+                self.control(kind, data[offset + 5:offset + 13])
             offset = end
-        view.release()  # before `pending` changes size
         if offset:
             del pending[:offset]
 
@@ -557,9 +556,10 @@ class Worker:
             if type(request) is not dict:
                 raise ValueError("the request is not a JSON object")
             args = request.get("a") or ()
-            kwargs = request.get("k") or {}
-            if "f" in request:
-                name = request["f"]
+            kwargs = request.get("k")  # most calls have none: no empty dict to build and unpack
+            name = request.get("f")
+            constructs = False
+            if name is not None:
                 target = _resolved.get(name) or resolve(name)  # resolve's cache, inline
             elif "m" in request:
                 if self.instance is None:
@@ -573,6 +573,7 @@ class Worker:
                     raise LookupFailed("%s has no method '%s'" % (type(self.instance).__name__, name)) from None
             else:
                 target = resolve(request["c"])
+                constructs = True
             self.running = number  # self.cancelled stays: a cancel may have come since it was taken
             try:
                 # A SIGINT between the last look and now found no call
@@ -582,10 +583,10 @@ class Worker:
                     self.read_now()
                 if self.cancelled:
                     raise KeyboardInterrupt
-                result = target(*args, **kwargs)
+                result = target(*args, **kwargs) if kwargs else target(*args)
             finally:
                 self.running = b""
-            if "c" in request:
+            if constructs:
                 self.instance = result
                 result = None
             payload = b"null" if result is None else encode_result(result, request)
@@ -620,7 +621,9 @@ class Worker:
         self.buffer = bytearray(1 << 20)
         self.view_of_buffer = memoryview(self.buffer)
         self.receive = requests.recv_into
-        self.clock = clock = time.perf_counter
+        # time.monotonic is CLOCK_MONOTONIC, as monotonic_ns: a call's "S"
+        # stamp also gives the loop its `now`, one clock read per call.
+        self.clock = time.monotonic
         monotonic_ns = time.monotonic_ns
         self.flush_out = sys.stdout.flush
         self.flush_err = sys.stderr.flush
@@ -646,7 +649,8 @@ class Worker:
                     return
                 self.read_waiting()
                 continue
-            now = clock()
+            stamp = monotonic_ns()
+            now = stamp * 1e-9
             # Control frames that came while the last call ran (a SIGINT
             # says so; a long call is reason enough to look).
             if self.must_read or now - self.last_read > 0.001:
@@ -654,6 +658,7 @@ class Worker:
                 self.read_now()
                 if not queue:
                     continue
+                stamp = monotonic_ns()  # the read took its time
             number, quick, request = queue.popleft()
             self.cancelled = False
             self.starting = number
@@ -661,7 +666,7 @@ class Worker:
             # driver's steady clock), in the journal before the call runs,
             # written with the last answer: if the worker dies now, the
             # driver knows which call it was.
-            data = b"".join((last_answer, STARTED, number, monotonic_ns().to_bytes(8, "little")))
+            data = b"".join((last_answer, STARTED, number, stamp.to_bytes(8, "little")))
             written = self.ring_written if ring is not None else 0
             start = written % capacity if capacity else 0
             size = len(data)
