@@ -713,6 +713,22 @@ TEST_CASE("a spare supervisor killed after it took a job, before it started it, 
   CHECK(read_text(ran) == "x\n");
 }
 
+TEST_CASE("a job supervisor built without sanitizers loads no C++ library, so no job waits for its dynamic loading") {
+  // The shared libraries the supervisor names (its NEEDED entries), as the
+  // dynamic loader would load them at each job's start.
+  const ShellResult dynamic = shell("readelf -d " + shell_quote(FRAY_BUILD_DIR "/jobs/fray-job-supervisor"));
+  REQUIRE_MESSAGE(dynamic.status == 0, dynamic.err);
+  REQUIRE(dynamic.out.find("(NEEDED)") != std::string::npos);
+  CHECK(dynamic.out.find("[libc.so.6]") != std::string::npos);
+  const bool loads_cxx = dynamic.out.find("libstdc++") != std::string::npos || dynamic.out.find("libfmt") != std::string::npos ||
+                         dynamic.out.find("libboost") != std::string::npos || dynamic.out.find("libgcc_s") != std::string::npos;
+#if FRAY_SUPERVISOR_SELF_CONTAINED
+  CHECK_MESSAGE(!loads_cxx, dynamic.out);
+#else
+  CHECK_MESSAGE(loads_cxx, "a sanitized build keeps the shared libraries its sanitizer runtime expects: " << dynamic.out);
+#endif
+}
+
 TEST_CASE("a program killed with SIGKILL leaves no spare supervisor behind") {
   Watchdog watchdog("a killed program's spare supervisor", 90s);
   TempDir dir("fray-jobs-");
