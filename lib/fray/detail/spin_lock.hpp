@@ -22,22 +22,17 @@ class SpinLock {
       }
     }
   }
-  void unlock() noexcept { locked_.store(false, std::memory_order_release); }
-
- protected:
-  std::atomic<bool> locked_{false};
-};
-
-// The same lock, released with an atomic exchange (as glibc's mutex is)
-// instead of a store, for a lock that one thread takes again at once, over
-// and over: the inline executor's, three times per task. Measured on a
-// tight sync run + get loop: on one AMD EPYC (2026-12-04) glibc's mutex
-// beat the store-released SpinLock by 12 ns a round trip, on another
-// (family 25, 2026-12-07) the SpinLock beat the mutex by 18 ns; this one
-// was as fast as the SpinLock there (61 against 62 ns at best, the mutex 80).
-class ExchangeReleasedSpinLock : public SpinLock {
- public:
+  // An atomic exchange, as glibc's mutex releases, not a plain store: the
+  // inline executor takes this lock three times per task, and a plain
+  // store followed at once by the next lock's exchange cost more. A tight
+  // sync run + get loop, 16 interleaved rounds, best of round medians, AMD
+  // EPYC family 25 (2026-12-08): 58 ns, against 63 ns with a plain store
+  // and 77-80 ns with a std::mutex in the executor, which had been the
+  // fastest on the EPYC of 2026-12-04 (40 ns against 52 with the store).
   void unlock() noexcept { (void)locked_.exchange(false, std::memory_order_release); }
+
+ private:
+  std::atomic<bool> locked_{false};
 };
 
 }  // namespace fray::detail

@@ -69,8 +69,8 @@ class InlineExecutor final : public Executor, public Blocker {
   void delist_blocked(StateBase& task) noexcept;
 
   // Held for a few instructions at a time, never while anything runs or
-  // waits; taken three times per task (see ExchangeReleasedSpinLock).
-  ExchangeReleasedSpinLock mutex_;
+  // waits; taken three times per task (see SpinLock::unlock).
+  SpinLock mutex_;
   WorkQueue continuations_;
   WorkQueue tasks_;
   std::vector<Signal*> parked_;  // drivers asleep waiting for work or for the drive
