@@ -1,14 +1,10 @@
 #include "fray/detail/job_ledger.hpp"
 
-#include <fcntl.h>
 #include <signal.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <fstream>
 #include <sstream>
-#include <system_error>
-#include <utility>
 
 #include <boost/json.hpp>
 #include <fmt/format.h>
@@ -37,11 +33,12 @@ struct Ledger {
   std::vector<LedgerEntry> entries;
 };
 
-Ledger parse_ledger(const std::string& text) {
+Ledger read_ledger(const fs::path& file) {
   Ledger ledger;
-  if (text.empty()) return ledger;
+  const auto text = read_file(file);
+  if (!text || text->empty()) return ledger;
   boost::system::error_code error;
-  const json::value value = json::parse(text, error);
+  const json::value value = json::parse(*text, error);
   if (error || !value.is_object()) return ledger;  // unreadable: start over, the live supervisors re-check
   const json::object& in = value.as_object();
   ledger.next_seq = in.at("next_seq").to_number<std::uint64_t>();
@@ -60,86 +57,28 @@ Ledger parse_ledger(const std::string& text) {
   return ledger;
 }
 
-std::string ledger_text(const Ledger& ledger) {
+void write_ledger(const fs::path& file, const Ledger& ledger) {
   json::array entries;
   for (const LedgerEntry& entry : ledger.entries) {
     entries.push_back({{"id", entry.id}, {"seq", entry.seq}, {"pid", entry.pid}, {"start_time", entry.start_time},
                        {"admitted", entry.admitted}, {"need", share_to_json(entry.need)}, {"capacity", share_to_json(entry.capacity)}});
   }
-  return json::serialize(json::object{{"next_seq", ledger.next_seq}, {"entries", std::move(entries)}});
+  write_file_atomic(file, json::serialize(json::object{{"next_seq", ledger.next_seq}, {"entries", std::move(entries)}}), false);
 }
 
-// The whole of an open file, from its start.
-std::string read_all(int fd, const fs::path& file) {
-  std::string text;
-  char buffer[8192];
-  for (off_t at = 0;;) {
-    const ssize_t got = ::pread(fd, buffer, sizeof buffer, at);
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) throw std::system_error(errno, std::generic_category(), "cannot read " + file.string());
-    if (got == 0) return text;
-    text.append(buffer, std::size_t(got));
-    at += got;
-  }
-}
-
-// Everything `text` says, at the file's start, in one write when it can.
-bool write_at_start(int fd, std::string_view text) {
-  for (std::size_t at = 0; at < text.size();) {
-    const ssize_t put = ::pwrite(fd, text.data() + at, text.size() - at, off_t(at));
-    if (put < 0 && errno == EINTR) continue;
-    if (put <= 0) return false;
-    at += std::size_t(put);
-  }
-  return true;
-}
-
-// Holds ledger.lock while it reads, changes and writes the ledger. Every
-// reader holds the lock too, so the ledger is rewritten in place rather
-// than replaced: a new file and a rename per change cost 0.3-0.5 ms each on
-// this machine's ext4, twice per job, on the path from launch to result.
-// The new text is padded with spaces to the old length and the file is
-// shortened after, so a writer killed in between leaves trailing
-// whitespace, which JSON allows. A write that fails (a full disk) falls
-// back to replacing the file, which leaves the old ledger if that fails too.
+// Holds ledger.lock while it reads, changes and writes the ledger.
 class LockedLedger {
  public:
   explicit LockedLedger(const fs::path& jobs_dir)
-      : file_(jobs_dir / "ledger.json"), lock_(FileLock::acquire(jobs_dir / "ledger.lock", FileLock::Mode::exclusive)) {
-    fd_ = ::open(file_.c_str(), O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw std::system_error(errno, std::generic_category(), "cannot open " + file_.string());
-    try {
-      const std::string text = read_all(fd_, file_);
-      size_ = text.size();
-      ledger_ = parse_ledger(text);
-    } catch (...) {
-      ::close(fd_);
-      throw;
-    }
-  }
-  LockedLedger(const LockedLedger&) = delete;
-  ~LockedLedger() { ::close(fd_); }
+      : file_(jobs_dir / "ledger.json"), lock_(FileLock::acquire(jobs_dir / "ledger.lock", FileLock::Mode::exclusive)),
+        ledger_(read_ledger(file_)) {}
   Ledger& operator*() { return ledger_; }
   Ledger* operator->() { return &ledger_; }
-  void save() {
-    const std::string text = ledger_text(ledger_);
-    std::string padded = text;
-    if (padded.size() < size_) padded.append(size_ - padded.size(), ' ');
-    if (write_at_start(fd_, padded) && (text.size() >= size_ || ::ftruncate(fd_, off_t(text.size())) == 0)) {
-      size_ = text.size();
-      return;
-    }
-    write_file_atomic(file_, text, false);
-    ::close(std::exchange(fd_, -1));
-    fd_ = ::open(file_.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
-    size_ = text.size();
-  }
+  void save() { write_ledger(file_, ledger_); }
 
  private:
   fs::path file_;
   FileLock lock_;
-  int fd_ = -1;
-  std::size_t size_ = 0;  // of the file as it is now
   Ledger ledger_;
 };
 

@@ -8,7 +8,6 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/file.h>
-#include <sys/stat.h>
 #include <sys/wait.h>
 
 #include <set>
@@ -247,60 +246,6 @@ TEST_CASE("jobs that do not fit together run one after the other, in submission 
   CHECK(fs::exists(second_ran));
   CHECK_FALSE(fs::exists(third_ran));
   CHECK(jobs.cluster.logs(c).empty());
-}
-
-namespace {
-
-// ledger.json as its readers see it: strict JSON (trailing whitespace
-// allowed, as JSON allows it), and the ids of its entries.
-std::set<std::string> ledger_ids(const fs::path& jobs_dir) {
-  const boost::json::value ledger = boost::json::parse(read_text(jobs_dir / "ledger.json"));
-  std::set<std::string> ids;
-  for (const auto& entry : ledger.at("entries").as_array()) ids.insert(std::string(entry.at("id").as_string()));
-  return ids;
-}
-
-ino_t inode_of(const fs::path& file) {
-  struct stat info {};
-  REQUIRE(::stat(file.c_str(), &info) == 0);
-  return info.st_ino;
-}
-
-}  // namespace
-
-TEST_CASE("the ledger is rewritten in place, grows and shrinks with its entries, and reads a tail of spaces left by a killed writer as the same ledger") {
-  Watchdog watchdog("ledger in place", 90s);
-  Jobs jobs(/*cpu=*/2);
-  const fs::path go = jobs.dir / "go";
-  JobRequest first = shell_job("first", fmt::format("while [ ! -e {} ]; do sleep 0.02; done", go.string()));
-  first.resources.cpu = 2;
-  JobRequest second = shell_job("second", "true");
-  second.resources.cpu = 2;
-  const JobId a = jobs.cluster.launch(first);
-  REQUIRE(wait_until(jobs.cluster, a, JobStatus::running).status == JobStatus::running);
-  const JobId b = jobs.cluster.launch(second);
-  CHECK(ledger_ids(jobs.dir.path()) == std::set<std::string>{a, b});
-  const fs::path ledger = jobs.dir / "ledger.json";
-  const ino_t inode = inode_of(ledger);
-  {
-    // What a writer killed between its write and its truncation leaves:
-    // the new text, then spaces to the old length. Under the ledger's
-    // lock, as every writer.
-    const int lock = ::open((jobs.dir / "ledger.lock").c_str(), O_RDWR | O_CLOEXEC);
-    REQUIRE(lock >= 0);
-    const int locked = ::flock(lock, LOCK_EX);
-    REQUIRE(locked == 0);
-    write_text(ledger, read_text(ledger) + std::string(4096, ' '));
-    ::close(lock);
-  }
-  write_text(go, "");
-  CHECK(jobs.cluster.wait(a, 30s).status == JobStatus::succeeded);
-  // The second was admitted from the padded ledger when the first let go.
-  CHECK(jobs.cluster.wait(b, 30s).status == JobStatus::succeeded);
-  CHECK(ledger_ids(jobs.dir.path()).empty());
-  const std::string text = read_text(ledger);
-  CHECK(text.find(' ') == std::string::npos);  // shortened to what it holds
-  CHECK(inode_of(ledger) == inode);            // the same file: never replaced
 }
 
 TEST_CASE("a job that can never fit, or has a bad name or no command, is refused at launch and leaves nothing behind") {
@@ -713,7 +658,7 @@ TEST_CASE("a spare supervisor killed after it took a job, before it started it, 
   CHECK(read_text(ran) == "x\n");
 }
 
-TEST_CASE("a job supervisor built without sanitizers loads no C++ library, so no job waits for its dynamic loading") {
+TEST_CASE("a job supervisor built without sanitizers loads no C++ library") {
   // The shared libraries the supervisor names (its NEEDED entries), as the
   // dynamic loader would load them at each job's start.
   const ShellResult dynamic = shell("readelf -d " + shell_quote(FRAY_BUILD_DIR "/jobs/fray-job-supervisor"));
