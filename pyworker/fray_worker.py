@@ -375,9 +375,12 @@ class Worker:
         if len(pending) < 4:
             return
         first = int.from_bytes(pending[:4], "little")
-        if first <= max_frame and len(pending) < 4 + first:
-            return  # not a whole frame yet (a large request comes in many reads: no copy for each)
-        data = bytes(pending)  # one copy: its slices are the bytes each request keeps
+        if HEADER_BYTES <= first <= max_frame and len(pending) < 4 + first:
+            return  # not a whole frame yet: nothing to parse (a bad length is refused below)
+        # A small batch is copied once and sliced (slices of bytes are
+        # bytes); a large one is sliced through a view, each request copied
+        # once, so that a frame near max_frame is never held three times.
+        data = bytes(pending) if len(pending) <= 65536 else memoryview(pending)
         append = self.queue.append
         offset = 0
         size = len(data)
@@ -391,10 +394,12 @@ class Worker:
                 break
             kind = data[offset + 4]
             if kind == 81 or kind == 82:  # "Q" a request expected to be short, "R" any other
-                append((data[offset + 5:offset + 13], kind == 81, data[offset + 13:end]))
+                append((bytes(data[offset + 5:offset + 13]), kind == 81, bytes(data[offset + 13:end])))
             else:
-                self.control(kind, data[offset + 5:offset + 13])
+                self.control(kind, bytes(data[offset + 5:offset + 13]))
             offset = end
+        if type(data) is memoryview:
+            data.release()  # before `pending` changes size
         if offset:
             del pending[:offset]
 
