@@ -87,7 +87,7 @@ void job_local_throughput(Report& report, const SuiteOptions& options, LocalClus
     ids.push_back(cluster.launch(true_job()));
     if ((i + 1) % 100 == 0) {
       // What a live job's supervisor costs the machine: the one just
-      // launched, which has answered and started its replica. (Sampling
+      // launched, which has recorded and queued its job. (Sampling
       // every job launched so far found none alive once a supervisor of
       // `true` ended before the next 100 launches, and read 1,000 pid files.)
       const auto [mean, alive] = supervisor_pss(cluster.jobs_dir(), {ids.back()});

@@ -15,8 +15,8 @@ namespace fray::detail {
 
 // Taking their addresses makes this file define them (weakly, as fmt's
 // header-only form does); a link that still needed libfmt.so would be
-// caught by the test "a release build's job supervisor loads no C++
-// library".
+// caught by the test "a job supervisor built without sanitizers loads no
+// C++ library".
 std::string (*fmt_vformat_defined)(fmt::string_view, fmt::format_args) = &fmt::vformat;
 void (*fmt_throw_format_error_defined)(const char*) = &fmt::detail::throw_format_error;
 bool (*fmt_is_printable_defined)(std::uint32_t) = &fmt::detail::is_printable;
